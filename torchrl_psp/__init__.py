@@ -13,6 +13,11 @@ Sub-packages:
 Importing the package sets ``MUJOCO_GL=egl`` when no rendering back-end was chosen and no
 display is available, so that MuJoCo renders headless; set ``MUJOCO_GL`` yourself to
 override this.
+
+With EGL, the package also imports ``triton`` (when installed) right away: once MuJoCo
+has initialised EGL with Mesa's software rasteriser, a later ``import triton`` (which
+``torch.compile`` and ``torch._dynamo`` do) crashes the process with a segmentation fault
+(both bundle LLVM). Import ``torchrl_psp`` (or ``triton``) before ``dm_control``.
 """
 
 import os as _os
@@ -20,5 +25,11 @@ import os as _os
 if "MUJOCO_GL" not in _os.environ and not _os.environ.get("DISPLAY"):
     _os.environ["MUJOCO_GL"] = "egl"
     _os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+if _os.environ.get("MUJOCO_GL") == "egl":
+    try:  # must precede EGL initialisation: see the module docstring
+        import triton  # noqa: F401
+    except Exception:  # not installed, or no usable build: nothing to protect
+        pass
 
 __version__ = "0.1.0"

@@ -1,0 +1,199 @@
+"""``make_env``: distracted DeepMind Control environments in one call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchrl.envs import Compose, DMControlWrapper, DoubleToFloat, ExcludeTransform, Transform
+from torchrl.envs import TransformedEnv
+
+from torchrl_psp.envs.gt_segmentation import GroundTruthSegmentation
+from torchrl_psp.envs.pixels import MujocoPixels
+from torchrl_psp.envs.reafferent import ReafferentBackground
+from torchrl_psp.envs.video import VideoBackground
+from torchrl_psp.envs.video_sources import VideoSource
+
+__all__ = ["make_env", "PAPER_TASKS", "DISTRACTORS", "available_tasks"]
+
+#: The tasks of the two papers (PSP: cheetah-run, hopper-stand; SD: six DMC tasks).
+PAPER_TASKS = (
+    ("cheetah", "run"),
+    ("hopper", "stand"),
+    ("walker", "run"),
+    ("reacher", "easy"),
+    ("cartpole", "swingup"),
+    ("cartpole", "swingup_sparse"),
+    ("finger", "spin"),
+)
+DISTRACTORS = ("none", "reafferent", "video")
+SEGMENTATIONS = ("none", "gt")
+
+#: Camera of each domain (SPEC §1: camera 0, camera 2 for quadruped).
+_CAMERAS = {"quadruped": 2}
+#: Domains whose camera looks down on the floor and sees no sky: there the floor is the
+#: background, and backgrounds replace it by default.
+FLOOR_BACKGROUND_DOMAINS = ("reacher", "manipulator", "point_mass", "swimmer", "stacker")
+
+
+def available_tasks() -> list[tuple[str, str]]:
+    """Every ``(domain, task)`` pair of ``dm_control.suite``."""
+    from dm_control import suite
+
+    return list(suite.ALL_TASKS)
+
+
+def _check_task(domain: str, task: str) -> None:
+    tasks = available_tasks()
+    if (domain, task) in tasks:
+        return
+    domains = sorted({d for d, _ in tasks})
+    if domain not in domains:
+        raise ValueError(f"Unknown DeepMind Control domain {domain!r}. Valid domains: {domains}.")
+    valid = sorted(t for d, t in tasks if d == domain)
+    raise ValueError(f"Unknown task {task!r} of domain {domain!r}. Valid tasks: {valid}.")
+
+
+def make_env(
+    domain: str,
+    task: str,
+    *,
+    distractor: str = "none",
+    segmentation: str | Transform = "none",
+    image_size: int = 64,
+    frame_skip: int = 2,
+    seed: int = 0,
+    compositing: str = "segmentation",
+    replace_floor: bool | None = None,
+    video_source: str | Path | VideoSource | None = None,
+    grayscale: bool = False,
+    max_video_frames: int | None = None,
+    reafferent_seed: int = 0,
+    camera_id: int | None = None,
+    fast_render: bool | None = None,
+    pixels_only: bool = True,
+) -> TransformedEnv:
+    """A DeepMind Control task with pixels, an optional distractor and segmentation.
+
+    The env is ``TransformedEnv(DMControlWrapper(suite.load(domain, task)), ...)`` with, in
+    order: :class:`~torchrl_psp.envs.MujocoPixels` (``"pixels"``, ``uint8``
+    ``(H, W, 3)``, rendered once per step), :class:`~torchrl_psp.envs.GroundTruthSegmentation`
+    (``"segments"``, ``"task_mask"``) if ``segmentation="gt"``, the background
+    transform of ``distractor``, a learned segmenter if ``segmentation`` is a transform
+    (it then sees the distracted pixels), and ``DoubleToFloat`` (DMC's float64 rewards
+    and states become float32).
+
+    Args:
+        domain, task: a ``dm_control.suite`` task, e.g. ``("cheetah", "run")``.
+        distractor: ``"none"``, ``"reafferent"`` (:class:`~torchrl_psp.envs.ReafferentBackground`)
+            or ``"video"`` (:class:`~torchrl_psp.envs.VideoBackground`).
+        segmentation: ``"none"``, ``"gt"``, or a segmentation transform (e.g. from
+            :mod:`torchrl_psp.segmentation`) appended after the distractor.
+        image_size: side of the square images. Defaults to 64.
+        frame_skip: action repeat. Defaults to 2 (DreamerV3's DMC setting).
+        seed: seed of the task (initial states) and of the video start frames.
+        compositing: ``"segmentation"`` (exact, default), ``"skybox"`` or ``"colorkey"``;
+            see :mod:`torchrl_psp.envs.compositing`.
+        replace_floor: let the background replace the floor too (``"segmentation"``
+            compositing). ``None``: only for domains whose camera sees no sky
+            (:data:`FLOOR_BACKGROUND_DOMAINS`, e.g. reacher).
+        video_source: folder of videos/images, a :class:`~torchrl_psp.envs.VideoSource`,
+            or ``None`` for the built-in procedural video.
+        grayscale: grey video frames (PSP's setting).
+        max_video_frames: keep at most this many frames of the folder.
+        reafferent_seed: seed of the reafferent colour grids (the environment's identity).
+        camera_id: camera; ``None`` uses 0 (2 for quadruped).
+        fast_render: small shadow map and no multisampling (see
+            :func:`~torchrl_psp.envs.set_fast_rendering`). ``None``: on unless CUDA is
+            available (software rendering is the slow case).
+        pixels_only: drop DMC's state observations.
+
+    Returns:
+        the :class:`~torchrl.envs.TransformedEnv`.
+
+    Examples:
+        >>> env = make_env("cheetah", "run", distractor="reafferent", segmentation="gt")
+        >>> td = env.rollout(2)
+        >>> td["next", "pixels"].shape, td["next", "segments"].shape, td["next", "reward"].dtype
+        (torch.Size([2, 64, 64, 3]), torch.Size([2, 64, 64]), torch.float32)
+    """
+    from dm_control import suite
+
+    _check_task(domain, task)
+    if distractor not in DISTRACTORS:
+        raise ValueError(f"distractor must be one of {DISTRACTORS}, got {distractor!r}.")
+    if not isinstance(segmentation, Transform) and segmentation not in SEGMENTATIONS:
+        raise ValueError(
+            f"segmentation must be one of {SEGMENTATIONS} or a segmentation transform, "
+            f"got {segmentation!r}."
+        )
+    if frame_skip < 1:
+        raise ValueError(f"frame_skip must be >= 1, got {frame_skip}.")
+    if camera_id is None:
+        camera_id = _CAMERAS.get(domain, 0)
+    if fast_render is None:
+        fast_render = not torch.cuda.is_available()
+    if replace_floor is None:
+        replace_floor = domain in FLOOR_BACKGROUND_DOMAINS
+
+    dm_env = suite.load(domain, task, task_kwargs={"random": seed})
+    if distractor != "none" and compositing == "skybox":
+        _shrink_skybox(dm_env, domain, image_size)
+    base = DMControlWrapper(dm_env, from_pixels=False, frame_skip=frame_skip)
+    transforms: list[Transform] = []
+    if pixels_only:
+        state_keys = list(base.observation_spec.keys(True, True))
+        transforms.append(ExcludeTransform(*state_keys))
+    transforms.append(MujocoPixels(image_size=image_size, camera_id=camera_id, fast=fast_render))
+    if segmentation == "gt":
+        transforms.append(GroundTruthSegmentation())
+    background_kwargs = dict(compositing=compositing, replace_floor=replace_floor)
+    if distractor == "reafferent":
+        transforms.append(ReafferentBackground(seed=reafferent_seed, **background_kwargs))
+    elif distractor == "video":
+        transforms.append(
+            VideoBackground(
+                video_source,
+                grayscale=grayscale,
+                max_frames=max_video_frames,
+                seed=seed,
+                **background_kwargs,
+            )
+        )
+    if isinstance(segmentation, Transform):
+        transforms.append(segmentation)
+    transforms.append(DoubleToFloat())
+    env = TransformedEnv(base, Compose(*transforms))
+    env.set_seed(seed)
+    return env
+
+
+def _shrink_skybox(dm_env, domain: str, size: int) -> None:
+    """Reloads the model with a ``size``-pixel skybox so that per-step uploads are cheap.
+
+    DMC's skybox texture is 800x800 per face (11.5 MB to upload on every step); the
+    background written into it only needs the resolution of the rendered frame.
+    """
+    import re
+
+    from dm_control import suite
+
+    module = getattr(suite, domain)
+    xml, assets = module.get_model_and_assets()
+    skybox_files = [name for name, text in assets.items() if b'type="skybox"' in _as_bytes(text)]
+    if not skybox_files:
+        return
+    for name in skybox_files:
+        text = _as_bytes(assets[name]).decode()
+        text = re.sub(
+            r'(<texture[^>]*type="skybox"[^>]*?)width="\d+"', rf'\1width="{size}"', text
+        )
+        text = re.sub(
+            r'(<texture[^>]*type="skybox"[^>]*?)height="\d+"', rf'\1height="{size}"', text
+        )
+        assets = {**assets, name: text.encode()}
+    dm_env.physics.reload_from_xml_string(xml, assets)
+
+
+def _as_bytes(value) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
