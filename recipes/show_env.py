@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--task", default="run")
     parser.add_argument("--distractor", default="reafferent", choices=DISTRACTORS)
     parser.add_argument("--compositing", default="segmentation")
-    parser.add_argument("--video", default=None, help="folder of videos/images (default: procedural)")
+    parser.add_argument(
+        "--video", default=None, help="folder of videos/images (default: procedural)"
+    )
     parser.add_argument("--frames", type=int, default=8, help="frames in the strip")
     parser.add_argument("--every", type=int, default=5, help="env steps between frames")
     parser.add_argument("--seed", type=int, default=0)

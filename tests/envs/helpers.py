@@ -7,7 +7,9 @@ from dm_control import suite
 from torchrl.envs import DMControlWrapper, TransformedEnv
 
 
-def dmc_pixels(domain: str = "cheetah", task: str = "run", size: int = 64, camera_id: int = 0, seed: int = 0):
+def dmc_pixels(
+    domain: str = "cheetah", task: str = "run", size: int = 64, camera_id: int = 0, seed: int = 0
+):
     """TorchRL's own pixel env, as a user would build it."""
     return DMControlWrapper(
         suite.load(domain, task, task_kwargs={"random": seed}),

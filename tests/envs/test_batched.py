@@ -8,7 +8,12 @@ from torchrl.envs import ParallelEnv, SerialEnv, TransformedEnv
 from torchrl.envs.utils import check_env_specs
 
 from tests.envs.helpers import dmc_pixels, rollout_with_actions
-from torchrl_psp.envs import GroundTruthSegmentation, ReafferentBackground, VideoBackground, make_env
+from torchrl_psp.envs import (
+    GroundTruthSegmentation,
+    ReafferentBackground,
+    VideoBackground,
+    make_env,
+)
 
 
 def reafferent_gt_env():
@@ -81,3 +86,17 @@ def test_collector_and_replay_buffer_keep_every_entry():
     # states continue across collector batches
     steps = buffer[:]["next", "reafferent_state"][:, 0]
     assert steps.tolist() == list(range(1, 41))
+
+
+def test_serial_env_inside_partial_reset_restarts_only_the_reset_env():
+    env = SerialEnv(2, video_gt_env)
+    td = env.reset()
+    start = td["video_position"].clone()
+    for _ in range(2):
+        td = env.rand_step(td)["next"]
+    td["_reset"] = torch.tensor([[False], [True]])
+    td = env.reset(td)
+    assert td["video_position"][0].item() == start[0].item() + 2
+    restarted = td["video_position"][1].item()
+    td = env.rand_step(td)["next"]
+    assert td["video_position"].flatten().tolist() == [start[0].item() + 3, restarted + 1]

@@ -56,12 +56,16 @@ def test_colorkey_compositing():
 
 
 def test_skybox_compositing_uses_the_texture():
-    env = make_env("cheetah", "run", distractor="reafferent", segmentation="gt", compositing="skybox")
+    env = make_env(
+        "cheetah", "run", distractor="reafferent", segmentation="gt", compositing="skybox"
+    )
     check_env_specs(env)
     physics = env.base_env._env.physics
     sky = int(np.flatnonzero(np.asarray(physics.model.tex_type) == 2)[0])
     assert physics.model.tex_width[sky] == 64  # make_env shrank the 800-pixel skybox
-    assert physics.model.mat_rgba[physics.model.name2id("grid", "material"), 3] == pytest.approx(0.3)
+    assert physics.model.mat_rgba[physics.model.name2id("grid", "material"), 3] == pytest.approx(
+        0.3
+    )
     td = env.rollout(4)["next"]
     # the frame is a render: agent pixels keep the agent's colours, the sky changes
     sky_pixels = td["segments"][-1] == 0
@@ -72,7 +76,10 @@ def test_skybox_compositing_uses_the_texture():
 
 
 def test_bad_pixels():
-    chw = TransformedEnv(ContinuousActionConvMockEnv(pixel_shape=[3, 64, 64]), ReafferentBackground(compositing="colorkey"))
+    chw = TransformedEnv(
+        ContinuousActionConvMockEnv(pixel_shape=[3, 64, 64]),
+        ReafferentBackground(compositing="colorkey"),
+    )
     with pytest.raises(ValueError, match=r"'pixels'.*\(\*batch, H, W, 3\)"):
         chw.reset()
     env = with_transform(ReafferentBackground(pixels_key="rgb"))

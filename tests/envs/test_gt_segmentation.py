@@ -101,7 +101,9 @@ def test_one_segmentation_render_per_step_for_all_transforms(monkeypatch):
 
 
 def test_errors():
-    env = TransformedEnv(ContinuousActionConvMockEnv(pixel_shape=[64, 64, 3]), GroundTruthSegmentation())
+    env = TransformedEnv(
+        ContinuousActionConvMockEnv(pixel_shape=[64, 64, 3]), GroundTruthSegmentation()
+    )
     with pytest.raises(ValueError, match="MuJoCo physics"):
         env.reset()
     no_pixels = TransformedEnv(dmc_pixels(), GroundTruthSegmentation(pixels_key="rgb"))

@@ -10,7 +10,9 @@ from torchrl_psp.envs import MujocoPixels, PhysicsRenderer, set_fast_rendering
 
 
 def _env(frame_skip=1, **kwargs):
-    base = DMControlWrapper(suite.load("cheetah", "run", task_kwargs={"random": 0}), frame_skip=frame_skip)
+    base = DMControlWrapper(
+        suite.load("cheetah", "run", task_kwargs={"random": 0}), frame_skip=frame_skip
+    )
     return TransformedEnv(base, MujocoPixels(**kwargs))
 
 
@@ -34,7 +36,9 @@ def test_renders_once_per_step_whatever_the_frame_skip(monkeypatch):
     env = _env(frame_skip=4)
     calls = []
     original = PhysicsRenderer.rgb
-    monkeypatch.setattr(PhysicsRenderer, "rgb", lambda self, *a: calls.append(1) or original(self, *a))
+    monkeypatch.setattr(
+        PhysicsRenderer, "rgb", lambda self, *a: calls.append(1) or original(self, *a)
+    )
     td = env.reset()
     for _ in range(3):
         td = env.rand_step(td)["next"]

@@ -33,7 +33,12 @@ def test_action_bins_are_equal_width_over_the_action_range():
     # only the first action dimension counts
     assert transform.action_bin(torch.tensor([0.6, -1.0, -1.0])).item() == 3
     shifted = ReafferentBackground(action_low=0.0, action_high=4.0)
-    assert shifted.action_bin(torch.tensor([[0.5], [1.5], [2.5], [3.5]])).flatten().tolist() == [0, 1, 2, 3]
+    assert shifted.action_bin(torch.tensor([[0.5], [1.5], [2.5], [3.5]])).flatten().tolist() == [
+        0,
+        1,
+        2,
+        3,
+    ]
 
 
 def test_background_is_nearest_upsampled_grid():
@@ -112,9 +117,7 @@ def test_specs_and_rollout():
 
 @pytest.mark.parametrize("compositing", ["segmentation", "colorkey"])
 def test_serial_env_outside_with_partial_reset(compositing):
-    env = TransformedEnv(
-        SerialEnv(2, dmc_pixels), ReafferentBackground(compositing=compositing)
-    )
+    env = TransformedEnv(SerialEnv(2, dmc_pixels), ReafferentBackground(compositing=compositing))
     check_env_specs(env)
     td = env.reset()
     for _ in range(3):

@@ -79,7 +79,9 @@ def test_procedural_video_is_deterministic_textured_and_moving():
 def test_grayscale_frames():
     video = VideoBackground(ProceduralVideo(num_frames=4), grayscale=True)
     frames = video.frames(16, 16)
-    assert torch.equal(frames[..., 0], frames[..., 1]) and torch.equal(frames[..., 0], frames[..., 2])
+    assert torch.equal(frames[..., 0], frames[..., 1]) and torch.equal(
+        frames[..., 0], frames[..., 2]
+    )
     colour = ProceduralVideo(num_frames=4).frames(16, 16).float()
     expected = (colour * torch.tensor([0.299, 0.587, 0.114])).sum(-1).round()
     assert torch.equal(frames[..., 0].float(), expected)

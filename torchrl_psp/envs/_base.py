@@ -119,7 +119,9 @@ class PhysicsTransform(Transform):
         renders = [r.segmentation(height, width, self.camera_id) for r in self.renderers()]
         return stack_renders(renders, batch_shape)
 
-    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+    def _reset(
+        self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase
+    ) -> TensorDictBase:
         return self._call(tensordict_reset)
 
 

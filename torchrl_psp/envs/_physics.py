@@ -29,7 +29,9 @@ __all__ = [
 FAST_SHADOW_SIZE = 256
 
 
-def set_fast_rendering(physics: Any, shadowsize: int = FAST_SHADOW_SIZE, offsamples: int = 0) -> None:
+def set_fast_rendering(
+    physics: Any, shadowsize: int = FAST_SHADOW_SIZE, offsamples: int = 0
+) -> None:
     """Makes software rendering of small images cheap: small shadow map, no multisampling.
 
     MuJoCo renders shadows into a ``shadowsize`` x ``shadowsize`` depth map (4096 by

@@ -127,11 +127,15 @@ class BackgroundTransform(PhysicsTransform, abc.ABC):
                     for r in self.renderers()
                 ]
             else:
-                helpers = [SkyboxWriter(r.physics, self.ground_plane_alpha) for r in self.renderers()]
+                helpers = [
+                    SkyboxWriter(r.physics, self.ground_plane_alpha) for r in self.renderers()
+                ]
             self.__dict__["_helpers"] = helpers
         return helpers
 
-    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+    def _reset(
+        self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase
+    ) -> TensorDictBase:
         batch_shape = tensordict_reset.batch_size
         fresh = self.initial_state(batch_shape)
         reset = tensordict.get("_reset", None)
@@ -174,7 +178,9 @@ class BackgroundTransform(PhysicsTransform, abc.ABC):
 
     def transform_input_spec(self, input_spec: Composite) -> Composite:
         if input_spec["full_state_spec"] is None:
-            input_spec["full_state_spec"] = Composite(shape=input_spec.shape, device=input_spec.device)
+            input_spec["full_state_spec"] = Composite(
+                shape=input_spec.shape, device=input_spec.device
+            )
         input_spec["full_state_spec"][self.state_key] = self._state_spec(
             input_spec.shape, input_spec.device
         )

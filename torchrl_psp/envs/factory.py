@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchrl.envs import Compose, DMControlWrapper, DoubleToFloat, ExcludeTransform, Transform
-from torchrl.envs import TransformedEnv
+from torchrl.envs import (
+    Compose,
+    DMControlWrapper,
+    DoubleToFloat,
+    ExcludeTransform,
+    Transform,
+    TransformedEnv,
+)
 
 from torchrl_psp.envs.gt_segmentation import GroundTruthSegmentation
 from torchrl_psp.envs.pixels import MujocoPixels
@@ -185,9 +191,7 @@ def _shrink_skybox(dm_env, domain: str, size: int) -> None:
         return
     for name in skybox_files:
         text = _as_bytes(assets[name]).decode()
-        text = re.sub(
-            r'(<texture[^>]*type="skybox"[^>]*?)width="\d+"', rf'\1width="{size}"', text
-        )
+        text = re.sub(r'(<texture[^>]*type="skybox"[^>]*?)width="\d+"', rf'\1width="{size}"', text)
         text = re.sub(
             r'(<texture[^>]*type="skybox"[^>]*?)height="\d+"', rf'\1height="{size}"', text
         )

@@ -28,6 +28,7 @@ DEFAULT_TASK_GEOMS = ("target",)
 
 _MJOBJ_GEOM = 5  # mujoco.mjtObj.mjOBJ_GEOM
 
+
 class _Lookup:
     """Per-model tables mapping ``geom id + 1`` (0 = no geom) to segment id and task flag."""
 
@@ -51,6 +52,7 @@ class _Lookup:
         objid, objtype = segmentation[..., 0], segmentation[..., 1]
         index = np.where(objtype == _MJOBJ_GEOM, objid + 1, 0)
         return self.segment_ids[index], self.task[index]
+
 
 class GroundTruthSegmentation(PhysicsTransform):
     """Writes ground-truth ``"segments"`` and ``"task_mask"`` from MuJoCo's segmentation render.
@@ -155,5 +157,6 @@ class GroundTruthSegmentation(PhysicsTransform):
             "GroundTruthSegmentation renders from a live MuJoCo physics: it works inside an env, "
             "not on stored data. Store 'segments' and 'task_mask' when collecting instead."
         )
+
 
 assert SEGMENTS_DTYPE == torch.int16  # the lookup tables above are int16

@@ -51,9 +51,7 @@ class MujocoPixels(PhysicsTransform):
         fast: bool = True,
         out_key: str = PIXELS_KEY,
     ):
-        super().__init__(
-            in_keys=[], out_keys=[out_key], image_size=image_size, camera_id=camera_id
-        )
+        super().__init__(in_keys=[], out_keys=[out_key], image_size=image_size, camera_id=camera_id)
         self.fast = fast
         self.__dict__["_configured"] = False
 
@@ -75,7 +73,9 @@ class MujocoPixels(PhysicsTransform):
         next_tensordict.set(self.out_keys[0], self._render(next_tensordict.batch_size))
         return next_tensordict
 
-    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+    def _reset(
+        self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase
+    ) -> TensorDictBase:
         return self._call(tensordict_reset)
 
     def transform_observation_spec(self, observation_spec: Composite) -> Composite:

@@ -118,7 +118,9 @@ class ReafferentBackground(BackgroundTransform):
         self.action_key = action_key
         self._action_range = None if action_low is None else (float(action_low), float(action_high))
         self.register_buffer(
-            "grids", reafferent_grids(seed, num_time_steps, num_action_bins, grid_size), persistent=False
+            "grids",
+            reafferent_grids(seed, num_time_steps, num_action_bins, grid_size),
+            persistent=False,
         )
 
     @property
@@ -167,5 +169,7 @@ class ReafferentBackground(BackgroundTransform):
         self, step: int, previous_action: Any, height: int = 64, width: int = 64
     ) -> torch.Tensor:
         """The background at ``step`` after ``previous_action``: a pure function of both."""
-        state = torch.stack([torch.as_tensor(step, dtype=torch.int64), self.action_bin(previous_action)])
+        state = torch.stack(
+            [torch.as_tensor(step, dtype=torch.int64), self.action_bin(previous_action)]
+        )
         return self.background(state, height, width)

@@ -220,48 +220,58 @@ class ProceduralVideo(VideoSource):
         rng = np.random.default_rng(self.seed)
         scale = max(height, width) / 64.0
         size = 1 << int(np.ceil(np.log2(4 * max(height, width))))
-        t = np.arange(self.num_frames)[:, None]
         layers = []
         for depth, exponent in ((1.0, 1.0), (2.0, 1.3)):
             texture = _pink_noise(rng, size, 1, exponent)[0]
             palette = rng.uniform(0, 1, size=(3, 3))  # three colours along the noise value
             levels = np.clip(texture * 2, 0, 2)
             low = np.floor(np.minimum(levels, 1.999)).astype(int)
-            frac = levels - low
-            colours = palette[low] * (1 - frac[..., None]) + palette[low + 1] * frac[..., None]
+            frac = (levels - low)[..., None]
+            colours = palette[low] * (1 - frac) + palette[low + 1] * frac
             shade = 0.6 + 0.4 * _pink_noise(rng, size, 1, 0.7)[0]
             layers.append((colours * shade[..., None], texture, depth))
-            del levels
-        # Smoothly turning scroll paths.
+        # Smoothly turning scroll path.
         angle0, turn = rng.uniform(0, 2 * np.pi), rng.uniform(0.005, 0.02)
         wobble = rng.uniform(0.02, 0.05)
-        angles = angle0 + turn * t[:, 0] + 0.8 * np.sin(wobble * t[:, 0])
-        step = self.speed * scale * np.stack([np.sin(angles), np.cos(angles)], -1)
-        path = np.cumsum(step, 0)
+        steps = np.arange(self.num_frames)
+        angles = angle0 + turn * steps + 0.8 * np.sin(wobble * steps)
+        path = np.cumsum(self.speed * scale * np.stack([np.sin(angles), np.cos(angles)], -1), 0)
+        blobs = [
+            (
+                rng.uniform(0, 1, 3),  # colour
+                rng.uniform(4, 10) * scale,  # radius
+                rng.uniform(0, 1, 2) * (height, width),  # start
+                rng.uniform(-1.5, 1.5, 2) * scale,  # velocity
+            )
+            for _ in range(3)
+        ]
+        chunks = [
+            self._render(layers, blobs, path, steps[i : i + 64], size, height, width)
+            for i in range(0, self.num_frames, 64)
+        ]
+        return torch.from_numpy(np.concatenate(chunks))
+
+    @staticmethod
+    def _render(layers, blobs, path, steps, size, height, width) -> np.ndarray:
+        """Frames ``steps`` of the video, ``uint8`` ``(len(steps), height, width, 3)``."""
         rows = np.arange(height)[None, :, None]
         cols = np.arange(width)[None, None, :]
         out = None
-        for index, (colours, texture, depth) in enumerate(layers):
-            offset = np.round(path * depth).astype(int)
+        for colours, texture, depth in layers:
+            offset = np.round(path[steps] * depth).astype(int)
             r = (rows + offset[:, 0, None, None]) % size
             c = (cols + offset[:, 1, None, None]) % size
             image = colours[r, c]
             if out is None:
                 out = image
-            else:
+            else:  # the near layer covers the far one where its own noise is high
                 cover = np.clip((texture[r, c] - 0.55) * 8, 0, 1)[..., None]
                 out = out * (1 - cover) + image * cover
-            del index
-        # A few soft blobs crossing the view.
         yy, xx = np.mgrid[0:height, 0:width]
-        for _ in range(3):
-            colour = rng.uniform(0, 1, 3)
-            radius = rng.uniform(4, 10) * scale
-            start = rng.uniform(0, 1, 2) * (height, width)
-            velocity = rng.uniform(-1.5, 1.5, 2) * scale
-            centres = (start + velocity * t) % (height, width)
+        for colour, radius, start, velocity in blobs:
+            centres = (start + velocity * steps[:, None]) % (height, width)
             dy = yy[None] - centres[:, 0, None, None]
             dx = xx[None] - centres[:, 1, None, None]
-            alpha = np.exp(-(dy**2 + dx**2) / (2 * radius**2))[..., None] * 0.8
+            alpha = 0.8 * np.exp(-(dy**2 + dx**2) / (2 * radius**2))[..., None]
             out = out * (1 - alpha) + colour * alpha
-        return torch.from_numpy(np.clip(out * 255, 0, 255).round().astype(np.uint8))
+        return np.clip(out * 255, 0, 255).round().astype(np.uint8)
