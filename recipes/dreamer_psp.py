@@ -25,8 +25,6 @@ from omegaconf import DictConfig, OmegaConf
 import torchrl_psp  # noqa: F401  (headless rendering set-up, before dm_control)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
-#: What may change when a run is resumed (the rest is the run's identity).
-RESUMABLE = ("train.", "eval.", "logger.", "checkpoint.", "collector.num_workers", "device")
 
 
 def _run_dir(resume, variant, domain, task, distractor, seed) -> str:
@@ -41,7 +39,9 @@ OmegaConf.register_new_resolver("run_dir", _run_dir, replace=True)
 
 def _command_line_overrides() -> list[str]:
     return [
-        o for o in HydraConfig.get().overrides.task if not o.startswith(("preset=", "hydra.", "resume="))
+        o
+        for o in HydraConfig.get().overrides.task
+        if not o.startswith(("preset=", "hydra.", "resume="))
     ]
 
 
@@ -58,7 +58,7 @@ def resolve_preset(cfg: DictConfig) -> DictConfig:
 
 def resumed_config(run_dir: Path) -> DictConfig:
     """The stored configuration of ``run_dir``, with the overrides allowed on resume."""
-    from torchrl_psp.training import ConfigError
+    from torchrl_psp.training import RESUMABLE, ConfigError
 
     path = run_dir / "config.yaml"
     if not path.is_file():

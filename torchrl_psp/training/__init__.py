@@ -5,33 +5,42 @@
 * :class:`DreamerTrainer` -- collect -> replay -> updates at a replay ratio -> evaluation,
   with checkpoints, logging, figures and videos.
 * :func:`validate_config` -- every configuration error before any training.
+* :mod:`~torchrl_psp.training.figures` and :mod:`~torchrl_psp.training.comparison` --
+  the papers' panels, learning curves and score tables.
+
+Names are imported on first use, so that light users (``recipes/compare.py``) do not pay
+for torchrl's import.
 """
 
-from torchrl_psp.training.checkpoint import load_checkpoint, save_checkpoint
-from torchrl_psp.training.config import (
-    SEGMENTERS,
-    ConfigError,
-    resolve_device,
-    validate_config,
-)
-from torchrl_psp.training.env import make_segmenter, make_training_env
-from torchrl_psp.training.evaluation import EvaluationResult, evaluate_policy
-from torchrl_psp.training.loggers import RunLogger
-from torchrl_psp.training.replay import SequenceReplay
-from torchrl_psp.training.trainer import DreamerTrainer
+import importlib
 
-__all__ = [
-    "SEGMENTERS",
-    "ConfigError",
-    "DreamerTrainer",
-    "EvaluationResult",
-    "RunLogger",
-    "SequenceReplay",
-    "evaluate_policy",
-    "load_checkpoint",
-    "make_segmenter",
-    "make_training_env",
-    "resolve_device",
-    "save_checkpoint",
-    "validate_config",
-]
+_EXPORTS = {
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "RESUMABLE": "config",
+    "SEGMENTERS": "config",
+    "ConfigError": "config",
+    "resolve_device": "config",
+    "validate_config": "config",
+    "make_segmenter": "env",
+    "make_training_env": "env",
+    "EvaluationResult": "evaluation",
+    "evaluate_policy": "evaluation",
+    "RunLogger": "loggers",
+    "SequenceReplay": "replay",
+    "DreamerTrainer": "trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

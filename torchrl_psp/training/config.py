@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-from torchrl_psp.objectives import VARIANTS
 
 __all__ = [
+    "RESUMABLE",
     "SEGMENTERS",
     "ConfigError",
     "needs_segments",
@@ -18,6 +19,8 @@ __all__ = [
     "validate_config",
 ]
 
+#: Settings that may change when a run is resumed (the others are the run's identity).
+RESUMABLE = ("train.", "eval.", "logger.", "checkpoint.", "collector.num_workers", "device")
 #: Sources of ``"segments"`` / ``"task_mask"`` the recipe knows (``env.segmentation``).
 SEGMENTERS = ("none", "gt", "sam", "weightfree", "persam")
 #: What each source provides.
@@ -46,6 +49,8 @@ def needs_task_mask(variant: str) -> bool:
 
 def resolve_device(device: str | None) -> torch.device:
     """``"auto"``/``None`` -> CUDA when available, else CPU; otherwise ``torch.device(device)``."""
+    import torch
+
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
@@ -62,6 +67,8 @@ def validate_config(cfg: Any) -> None:
     ``sd_gt`` the ground truth, PSP segments), that a SAM checkpoint exists when SAM is
     used, and the sizes of the schedule.
     """
+    from torchrl_psp.objectives import VARIANTS
+
     variant = cfg.variant
     if variant not in VARIANTS:
         raise ConfigError(f"Unknown variant {variant!r}; expected one of {sorted(VARIANTS)}.")
@@ -80,7 +87,9 @@ def validate_config(cfg: Any) -> None:
             f"sam or weightfree (got {source!r}), or use variant=psp_noseg."
         )
     if variant == "sd_gt" and source != "gt":
-        raise ConfigError(f"variant=sd_gt reconstructs the ground-truth task mask: set env.segmentation=gt (got {source!r}).")
+        raise ConfigError(
+            f"variant=sd_gt reconstructs the ground-truth task mask: set env.segmentation=gt (got {source!r})."
+        )
     if variant in ("sd_approx", "sd_l2") and source not in ("persam", "weightfree"):
         raise ConfigError(
             f"variant={variant} needs a learned task-mask segmenter: set env.segmentation=persam "

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from torchrl.data import Composite
-from torchrl.envs import Compose, InitTracker, PermuteTransform, TensorDictPrimer, Transform
-from torchrl.envs import TransformedEnv
+from torchrl.envs import (
+    Compose,
+    InitTracker,
+    PermuteTransform,
+    TensorDictPrimer,
+    Transform,
+    TransformedEnv,
+)
 
 from torchrl_psp.envs import make_env
 

@@ -111,7 +111,8 @@ def model_figures(
     if task_mask is not None and type(model_loss).__name__ == "SDModelLoss":
         masks = task_mask[0, index].cpu()
         targets = images * masks.unsqueeze(-3)
-        logits = output.get(("next", "mask_logits"), None)
+        logits_key = getattr(model_loss.tensor_keys, "mask_logits", "task_mask_logits")
+        logits = output.get(("next", logits_key), None)
         predicted = filters = None
         if logits is not None:
             predicted = torch.sigmoid(logits[0, index].detach().float()).squeeze(-3).cpu()

@@ -62,7 +62,9 @@ class RunLogger:
         if tensorboard:
             from torchrl.record.loggers import TensorboardLogger
 
-            self.loggers.append(TensorboardLogger(exp_name="tensorboard", log_dir=str(self.run_dir)))
+            self.loggers.append(
+                TensorboardLogger(exp_name="tensorboard", log_dir=str(self.run_dir))
+            )
         if config:
             for logger in self.loggers:
                 try:

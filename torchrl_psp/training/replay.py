@@ -118,7 +118,8 @@ class SequenceReplay:
         storage = self.buffer.storage
         if not storage.initialized:
             return
-        storage._storage.memmap_refresh_()
+        # Writes to the memory-mapped files are in the kernel's page cache: they reach the
+        # files even if this process is killed, so there is nothing to flush here.
         state = {
             "len": len(storage),
             "cursor": int(self.buffer._writer._cursor),

@@ -14,8 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from torchrl_psp.modules import make_dreamer_v3
 from torchrl_psp.objectives import make_optimization_stepper, make_variant_loss
-from torchrl_psp.training.checkpoint import load_checkpoint, rng_state, save_checkpoint
-from torchrl_psp.training.checkpoint import set_rng_state
+from torchrl_psp.training.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from torchrl_psp.training.config import resolve_device, validate_config
 from torchrl_psp.training.env import make_training_env
 from torchrl_psp.training.evaluation import (
@@ -213,8 +217,11 @@ class DreamerTrainer:
         result = evaluate_policy(self.eval_env, self.policy, cfg.episodes, cfg.max_steps)
         self.eval_history.append((step, result.mean, result.std))
         self.logger.scalars(
-            {"eval/return": result.mean, "eval/return_std": result.std,
-             "eval/episode_length": float(np.mean(result.lengths))},
+            {
+                "eval/return": result.mean,
+                "eval/return_std": result.std,
+                "eval/episode_length": float(np.mean(result.lengths)),
+            },
             step,
         )
         if cfg.figures:
@@ -229,11 +236,15 @@ class DreamerTrainer:
         from torchrl_psp.training.figures import learning_curve_figure, save_figure
         from torchrl_psp.utils import save_image
 
-        for name, image in model_figures(self.loss.model_loss, episode, self.device, self.loss.in_keys).items():
+        for name, image in model_figures(
+            self.loss.model_loss, episode, self.device, self.loss.in_keys
+        ).items():
             save_image(self.run_dir / "figures" / f"{name}_{step:08d}.png", image)
             self.logger.image(f"figures/{name}", image, step)
         steps, means = (np.array(v) for v in zip(*[(s, m) for s, m, _ in self.eval_history]))
-        figure = learning_curve_figure({self.cfg.variant: [(steps, means)]}, title=self.run_dir.name)
+        figure = learning_curve_figure(
+            {self.cfg.variant: [(steps, means)]}, title=self.run_dir.name
+        )
         save_figure(figure, self.run_dir / "figures" / "learning_curve.png")
 
     # -- the loop ------------------------------------------------------------------------
@@ -245,14 +256,23 @@ class DreamerTrainer:
         total = cfg.train.total_env_steps
         collector = self._collector()
         bar = tqdm(
-            total=total, initial=self.counters["env_steps"], unit="env step",
-            disable=not cfg.logger.progress_bar, dynamic_ncols=True,
+            total=total,
+            initial=self.counters["env_steps"],
+            unit="env step",
+            disable=not cfg.logger.progress_bar,
+            dynamic_ncols=True,
         )
         metrics: dict[str, list[float]] = defaultdict(list)
         episode_returns: dict[int, float] = defaultdict(float)
         last_return = float("nan")
-        next_eval = (self.counters["env_steps"] // cfg.eval.every_env_steps + 1) * cfg.eval.every_env_steps
-        start, steps_at_start, updates_at_start = time.time(), self.counters["env_steps"], self.counters["updates"]
+        next_eval = (
+            self.counters["env_steps"] // cfg.eval.every_env_steps + 1
+        ) * cfg.eval.every_env_steps
+        start, steps_at_start, updates_at_start = (
+            time.time(),
+            self.counters["env_steps"],
+            self.counters["updates"],
+        )
         last_log = self.counters["updates"]
         try:
             for batch in collector:
@@ -282,12 +302,17 @@ class DreamerTrainer:
                 if self.counters["updates"] - last_log >= cfg.logger.every_updates or step >= total:
                     elapsed = max(time.time() - start, 1e-9)
                     values = {k: float(np.mean(v)) for k, v in metrics.items() if v}
-                    values.update({
-                        "train/env_steps_per_second": (step - steps_at_start) / elapsed,
-                        "train/updates_per_second": (self.counters["updates"] - updates_at_start) / elapsed,
-                        "train/updates": self.counters["updates"],
-                        "train/episodes": self.counters["episodes"],
-                    })
+                    values.update(
+                        {
+                            "train/env_steps_per_second": (step - steps_at_start) / elapsed,
+                            "train/updates_per_second": (
+                                self.counters["updates"] - updates_at_start
+                            )
+                            / elapsed,
+                            "train/updates": self.counters["updates"],
+                            "train/episodes": self.counters["episodes"],
+                        }
+                    )
                     self.logger.scalars(values, step)
                     metrics.clear()
                     last_log = self.counters["updates"]
@@ -295,8 +320,11 @@ class DreamerTrainer:
                     last_eval = self.evaluate()
                     next_eval += cfg.eval.every_env_steps
                     self._save_replay()
-                    bar.set_postfix(eval_return=f"{last_eval:.1f}", train_return=f"{last_return:.1f}",
-                                    updates=self.counters["updates"])
+                    bar.set_postfix(
+                        eval_return=f"{last_eval:.1f}",
+                        train_return=f"{last_return:.1f}",
+                        updates=self.counters["updates"],
+                    )
                 if step >= total:
                     break
         finally:

@@ -1,0 +1,143 @@
+"""End-to-end tests of recipes/dreamer_psp.py, run as a user runs it (a subprocess)."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "dreamer_psp.py"
+
+
+def run_recipe(run_dir: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    command = [
+        sys.executable,
+        str(RECIPE),
+        f"hydra.run.dir={run_dir}",
+        "logger.progress_bar=false",
+        *overrides,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def read_scalar(run_dir: Path, name: str) -> list[tuple[int, float]]:
+    path = run_dir / "logs" / "scalars" / f"{name}.csv"
+    rows = [line.split(",") for line in path.read_text().splitlines() if line]
+    return [(int(step), float(value)) for step, value in rows]
+
+
+@pytest.mark.parametrize("variant", ["psp", "sd_gt"])
+def test_smoke_preset_trains_evaluates_and_writes_everything(tmp_path, variant):
+    run_dir = tmp_path / variant
+    result = run_recipe(run_dir, "preset=smoke", f"variant={variant}", "logger.wandb=disabled")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "preset=smoke" in result.stdout and "Done: 600 env steps" in result.stdout
+    assert (run_dir / "done").exists()
+    config = OmegaConf.load(run_dir / "config.yaml")
+    assert config.variant == variant and config.env.domain == "cheetah"
+    # every loss term was logged and is finite
+    scalars = run_dir / "logs" / "scalars"
+    losses = sorted(p.stem for p in scalars.glob("loss_*.csv"))
+    expected = {"loss_model_reco", "loss_model_reward", "loss_actor", "loss_value"}
+    assert expected <= set(losses)
+    for name in losses:
+        values = [v for _, v in read_scalar(run_dir, name)]
+        assert values and all(math.isfinite(v) for v in values), name
+    if variant == "psp":
+        assert {"weight_min", "weight_max", "weight_entropy", "loss_model_adv"} <= {
+            p.stem for p in scalars.glob("*.csv")
+        }
+    # evaluation, updates, figures, video, checkpoint
+    assert read_scalar(run_dir, "eval/return")[-1][0] == 600
+    assert read_scalar(run_dir, "train/updates")[-1][1] == 50
+    assert (run_dir / "figures" / "reconstruction_00000600.png").exists()
+    assert (run_dir / "figures" / "learning_curve.png").exists()
+    if variant == "sd_gt":
+        assert (run_dir / "figures" / "sd_masks_00000600.png").exists()
+    assert (run_dir / "videos" / "eval_00000600.mp4").stat().st_size > 0
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert state["counters"]["updates"] == 50 and state["counters"]["env_steps"] == 600
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path):
+    run_dir = tmp_path / "killed"
+    overrides = [
+        "preset=smoke",
+        "variant=dreamer",
+        "env.segmentation=none",
+        "logger.wandb=disabled",
+        "train.total_env_steps=3000",
+        "eval.every_env_steps=100000",
+        "eval.video=false",
+        "checkpoint.every_updates=5",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(RECIPE), f"hydra.run.dir={run_dir}", "logger.progress_bar=false"]
+    process = subprocess.Popen(
+        [*command, *overrides], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    replay_state = run_dir / "replay" / "replay_state.json"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            if (run_dir / "checkpoint.pt").exists() and replay_state.exists():
+                if json.loads(replay_state.read_text())["extra"]["env_steps"] >= 1000:
+                    break
+            assert process.poll() is None, process.stderr.read().decode()[-3000:]
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run did not reach 1000 env steps in time")
+    finally:
+        process.send_signal(signal.SIGKILL)  # a real kill: no clean-up code runs
+        process.wait()
+    assert not (run_dir / "done").exists()
+    saved = json.loads(replay_state.read_text())
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    saved_len = saved["len"]
+    from tensordict import TensorDict
+
+    stored = TensorDict.load_memmap(run_dir / "replay" / "storage")
+    before = stored[:saved_len]["next", "pixels"].clone()
+    updates_at_kill = checkpoint["counters"]["updates"]
+    assert updates_at_kill % 5 == 0 and updates_at_kill >= 5
+
+    result = run_recipe(run_dir, f"resume={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resuming" in result.stdout and "Done: 3000 env steps" in result.stdout
+    final = torch.load(run_dir / "checkpoint.pt", weights_only=False)["counters"]
+    assert final["env_steps"] == 3000
+    after = json.loads(replay_state.read_text())
+    # the replay data saved before the kill is intact and the new data follows it
+    assert after["len"] == saved_len + (3000 - saved["extra"]["env_steps"]) // 2
+    stored = TensorDict.load_memmap(run_dir / "replay" / "storage")
+    assert torch.equal(stored[:saved_len]["next", "pixels"], before)
+    ids = stored[: after["len"]]["collector", "traj_ids"]
+    assert ids[saved_len:].min() > ids[:saved_len].max()  # new episodes never merge with old ones
+    # updates continued from the checkpoint and caught up with the replay ratio
+    updates = [v for _, v in read_scalar(run_dir, "train/updates")]
+    assert updates[-1] == final["updates"] == (1500 - 100) * 16 // 64
+
+
+def test_configuration_errors_fail_before_training(tmp_path):
+    cases = {
+        "variant=plain": "Unknown variant 'plain'",
+        "variant=sd_approx": "needs a learned task-mask segmenter",
+        "env.segmentation=sam": "needs a Segment Anything checkpoint",
+        "env.segmentation=none": "aggregates saliency within segments",
+    }
+    for override, message in cases.items():
+        run_dir = tmp_path / override.replace("=", "_")
+        start = time.time()
+        result = run_recipe(run_dir, "preset=smoke", override)
+        assert result.returncode == 2, (override, result.stderr[-2000:])
+        assert message in result.stderr, (override, result.stderr[-2000:])
+        assert not (run_dir / "replay").exists()
+        assert time.time() - start < 60
