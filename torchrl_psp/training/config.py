@@ -121,8 +121,18 @@ def validate_config(cfg: Any) -> None:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
     if replay.replay_ratio <= 0:
         raise ConfigError(f"replay.replay_ratio must be positive, got {replay.replay_ratio}.")
-    if cfg.collector.num_workers < 0:
-        raise ConfigError(f"collector.num_workers must be >= 0, got {cfg.collector.num_workers}.")
+    workers = cfg.collector.num_workers
+    if cfg.collector.backend not in ("process", "ray"):
+        raise ConfigError(f"collector.backend must be process or ray, got {cfg.collector.backend!r}.")
+    if workers < 0:
+        raise ConfigError(f"collector.num_workers must be >= 0, got {workers}.")
+    if workers > 1 and cfg.collector.frames_per_batch // workers < replay.sequence_length:
+        raise ConfigError(
+            f"With {workers} workers each collected chunk has "
+            f"{cfg.collector.frames_per_batch // workers} steps, fewer than "
+            f"replay.sequence_length={replay.sequence_length}: sequences cannot span chunks of "
+            "different workers. Raise collector.frames_per_batch."
+        )
     if cfg.model.size not in ("tiny", "small", "paper"):
         raise ConfigError(f"model.size must be tiny, small or paper; got {cfg.model.size!r}.")
     resolve_device(cfg.device)

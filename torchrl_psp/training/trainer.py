@@ -183,6 +183,7 @@ class DreamerTrainer:
         return Collector(
             [self.env_fn] * cfg.num_workers,
             self.agent.policy,
+            backend=cfg.backend,
             num_collectors=cfg.num_workers,
             sync=True,
             **common,
@@ -233,7 +234,7 @@ class DreamerTrainer:
         return result.mean
 
     def _figures(self, episode, step: int) -> None:
-        from torchrl_psp.training.figures import learning_curve_figure, save_figure
+        from torchrl_psp.training.curves import learning_curve_figure, save_figure
         from torchrl_psp.utils import save_image
 
         for name, image in model_figures(
