@@ -21,6 +21,6 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "recipe_compare.rst", "_static/*.rst"]
 html_theme = "alabaster"
 nitpicky = False

@@ -1,0 +1,117 @@
+"""Unit tests of the recipe's pieces: config checks, the sequence replay, the training env."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from tensordict import TensorDict
+
+from torchrl_psp.training import ConfigError, SequenceReplay, make_training_env, validate_config
+from torchrl_psp.training.replay import TRAJ_KEY
+
+CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "config"
+
+
+def config(**overrides):
+    cfg = OmegaConf.merge(
+        OmegaConf.load(CONFIG / "config.yaml"), OmegaConf.load(CONFIG / "preset" / "smoke.yaml")
+    )
+    cfg.pop("hydra")
+    cfg.pop("defaults")
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{k}={v}" for k, v in overrides.items()]))
+
+
+def test_default_and_preset_configs_are_valid():
+    validate_config(config())
+    for variant, source in [
+        ("dreamer", "none"),
+        ("psp_noseg", "none"),
+        ("sd_gt", "gt"),
+        ("sd_approx", "weightfree"),
+        ("sd_l2", "weightfree"),
+        ("psp", "weightfree"),
+    ]:
+        validate_config(config(variant=variant, **{"env.segmentation": source}))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"variant": "plain"}, "Unknown variant"),
+        ({"env.distractor": "noise"}, "env.distractor"),
+        ({"env.segmentation": "magic"}, "env.segmentation must be one of"),
+        ({"variant": "psp", "env.segmentation": "persam"}, "aggregates saliency"),
+        ({"variant": "sd_gt", "env.segmentation": "weightfree"}, "ground-truth task mask"),
+        ({"variant": "sd_approx", "env.segmentation": "gt"}, "learned task-mask segmenter"),
+        ({"env.segmentation": "sam"}, "sam_checkpoint=/path"),
+        (
+            {"env.segmentation": "sam", "segmenter.sam_checkpoint": "/nonexistent.pth"},
+            "is not a file",
+        ),
+        ({"replay.batch_size": 0}, "replay.batch_size must be a positive"),
+        ({"replay.replay_ratio": -1}, "replay_ratio"),
+        (
+            {"collector.num_workers": 4, "collector.frames_per_batch": 40},
+            "Raise collector.frames_per_batch",
+        ),
+        ({"collector.backend": "dask"}, "collector.backend"),
+        ({"model.size": "huge"}, "model.size"),
+    ],
+)
+def test_configuration_errors_name_the_setting(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config(**overrides))
+
+
+def test_cuda_asked_for_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        validate_config(config(device="cuda"))
+
+
+def _episodes(lengths, start_id=0, value=0.0):
+    """Transitions of consecutive episodes; 'obs' counts steps within each episode."""
+    obs = torch.cat([torch.arange(n, dtype=torch.float32) + value for n in lengths])
+    ids = torch.cat([torch.full((n,), start_id + i) for i, n in enumerate(lengths)])
+    return TensorDict({"obs": obs, TRAJ_KEY: ids, "extra": torch.zeros(len(obs))}, [len(obs)])
+
+
+def test_replay_sequences_stay_inside_episodes(tmp_path):
+    replay = SequenceReplay(tmp_path, 1000, batch_size=64, sequence_length=5, keys=["obs"])
+    assert not replay.can_sample()
+    replay.extend(_episodes([3, 4]))  # both shorter than a sequence
+    assert not replay.can_sample()
+    replay.extend(_episodes([12, 7], start_id=2))
+    assert replay.can_sample()
+    sample = replay.sample()
+    assert sample.shape == (64, 5)
+    assert "extra" not in sample.keys()  # only the configured keys are stored
+    assert (sample["obs"].diff(dim=1) == 1).all()  # consecutive steps of one episode
+
+
+def test_replay_resume_keeps_data_and_shifts_trajectory_ids(tmp_path):
+    replay = SequenceReplay(tmp_path, 1000, batch_size=4, sequence_length=3, keys=["obs"])
+    replay.extend(_episodes([10, 10]))
+    replay.save(extra={"env_steps": 40})
+    replay.extend(_episodes([10], start_id=2, value=500.0))  # after the last save: not recorded
+    resumed = SequenceReplay(
+        tmp_path, 1000, batch_size=4, sequence_length=3, keys=["obs"], resume=True
+    )
+    assert len(resumed) == 20 and resumed.extra == {"env_steps": 40}
+    assert resumed.traj_offset == 2
+    resumed.extend(_episodes([6], start_id=0, value=100.0))  # the collector's ids restart at 0
+    stored = resumed.buffer.storage[: len(resumed)]
+    assert len(resumed) == 26
+    assert stored[TRAJ_KEY][20:].tolist() == [2] * 6
+    assert torch.equal(stored["obs"][:20], _episodes([10, 10])["obs"])
+
+
+def test_training_env_gives_what_the_agent_reads():
+    cfg = config()
+    env = make_training_env(cfg.env, cfg.segmenter, seed=0)
+    td = env.reset()
+    assert td["pixels"].shape == (3, 64, 64) and td["pixels"].dtype == torch.uint8
+    assert td["is_init"].item()
+    assert td["segments"].shape == (64, 64)
