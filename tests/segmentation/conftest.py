@@ -8,16 +8,6 @@ import torch
 from torchrl_psp.segmentation import build_tiny_sam
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tiny models run many small ops: on a shared 2-core machine, one thread is far
-    faster (no OpenMP hand-offs). Restored after each test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def tiny_sam():
     """Tiny random SAM at encoder input 128 (8x8 embedding grid) on the CPU."""

@@ -1,1 +1,37 @@
-"""Placeholder: filled by its issue."""
+"""Policy-Shaped Prediction and Segmentation Dreamer losses on TorchRL's DreamerV3 losses."""
+
+from torchrl_psp.objectives.psp import PSPModelLoss, adversarial_action_loss
+from torchrl_psp.objectives.reconstruction import ImageReconstructionModelLoss, check_chw_image
+from torchrl_psp.objectives.sd import SDModelLoss
+from torchrl_psp.objectives.selective_l2 import selective_l2_filter
+from torchrl_psp.objectives.variants import (
+    VARIANTS,
+    DreamerV3VariantLoss,
+    make_model_loss,
+    make_optimization_stepper,
+    make_variant_loss,
+)
+from torchrl_psp.objectives.weights import (
+    per_image_quantile,
+    segment_mean,
+    segment_weights,
+    weight_statistics,
+)
+
+__all__ = [
+    "VARIANTS",
+    "DreamerV3VariantLoss",
+    "ImageReconstructionModelLoss",
+    "PSPModelLoss",
+    "SDModelLoss",
+    "adversarial_action_loss",
+    "check_chw_image",
+    "make_model_loss",
+    "make_optimization_stepper",
+    "make_variant_loss",
+    "per_image_quantile",
+    "segment_mean",
+    "segment_weights",
+    "selective_l2_filter",
+    "weight_statistics",
+]

@@ -115,7 +115,7 @@ def model_figures(
         logits = output.get(("next", logits_key), None)
         predicted = filters = None
         if logits is not None:
-            predicted = torch.sigmoid(logits[0, index].detach().float()).squeeze(-3).cpu()
+            predicted = torch.sigmoid(logits[0, index].detach().float()).cpu()
             filters = selective_l2_filter(masks, predicted, getattr(model_loss, "threshold", 0.9))
         figures["sd_masks"] = sd_mask_panel(
             images, targets, reconstructions, predicted, filters, masks

@@ -1,0 +1,122 @@
+"""make_dreamer_v3: presets, TorchRL wiring (fast RSSM path), acting policy, synthetic samples."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchrl.data import Bounded
+from torchrl.envs import InitTracker, TensorDictPrimer, TransformedEnv
+from torchrl.testing.mocking_classes import ContinuousActionConvMockEnv
+
+from torchrl_psp.modules import (
+    DREAMER_V3_PRESETS,
+    default_device,
+    dreamer_v3_config,
+    make_dreamer_v3,
+    synthetic_replay_sample,
+)
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def test_paper_preset_matches_dreamerv3_size12m():
+    config = DREAMER_V3_PRESETS["paper"]
+    assert (config.rnn_hidden_dim, config.hidden_dim, config.num_classes) == (2048, 256, 16)
+    assert (config.num_categoricals, config.image_depth, config.mlp_units) == (32, 16, 256)
+    agent = make_dreamer_v3(Bounded(-1, 1, (6,)), preset="paper", device="cpu")
+    total = _count(agent.world_model) + _count(agent.actor) + _count(agent.value)
+    assert 8e6 < total < 14e6
+
+
+def test_presets_grow_and_overrides_apply():
+    sizes = [
+        _count(make_dreamer_v3(Bounded(-1, 1, (2,)), preset=name, device="cpu").world_model)
+        for name in ("tiny", "small")
+    ]
+    assert sizes[0] < sizes[1]
+    assert dreamer_v3_config("tiny", image_mults=[1, 2]).image_mults == (1, 2)
+    with pytest.raises(ValueError, match="Unknown DreamerV3 preset"):
+        dreamer_v3_config("huge")
+    with pytest.raises(ValueError, match="Unknown DreamerV3Config fields"):
+        dreamer_v3_config("tiny", depth=3)
+
+
+def test_world_model_uses_the_fast_rssm_path_and_writes_the_loss_keys(tiny_agent):
+    agent = tiny_agent
+    rollout = agent.world_model[1]
+    assert rollout._fast_path and rollout.reset_key == "is_init"
+    sample = synthetic_replay_sample(agent, 2, 3)
+    output = agent.world_model(sample.clone())
+    cfg = agent.config
+    expected = {
+        "encoded_latents": (2, 3, agent.encoded_dim),
+        "prior_logits": (2, 3, cfg.num_categoricals, cfg.num_classes),
+        "posterior_logits": (2, 3, cfg.num_categoricals, cfg.num_classes),
+        "state": (2, 3, cfg.state_dim),
+        "belief": (2, 3, cfg.rnn_hidden_dim),
+        "reco_pixels": (2, 3, 3, 16, 16),
+        "reward_logits": (2, 3, cfg.num_reward_bins),
+        "reward": (2, 3, 1),
+        "continue_pred": (2, 3, 1),
+    }
+    for key, shape in expected.items():
+        assert output["next", key].shape == shape, key
+    # Posterior samples are one-hot per categorical.
+    one_hot = output["next", "state"].reshape(2, 3, cfg.num_categoricals, cfg.num_classes)
+    assert torch.equal(one_hot.sum(-1), torch.ones(2, 3, cfg.num_categoricals))
+
+
+def test_uint8_and_unit_float_images_encode_alike(tiny_agent):
+    pixels = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    torch.testing.assert_close(tiny_agent.encoder(pixels), tiny_agent.encoder(pixels / 255.0))
+
+
+def test_policy_acts_in_a_mock_pixel_env():
+    env = TransformedEnv(ContinuousActionConvMockEnv(pixel_shape=[3, 16, 16]), InitTracker())
+    agent = make_dreamer_v3(
+        env.action_spec, (3, 16, 16), preset="tiny", image_mults=(1, 2), device="cpu"
+    )
+    env.append_transform(TensorDictPrimer(agent.primer_spec(), default_value=0, random=False))
+    with torch.no_grad():
+        rollout = env.rollout(4, agent.policy)
+    assert rollout["action"].shape == (4, agent.action_dim)
+    assert rollout["is_init"].squeeze(-1).tolist() == [True, False, False, False]
+    # The policy writes the posterior of the current image at the root and carries it
+    # (and the action) to the next step under "next".
+    assert torch.equal(rollout["next", "state"], rollout["state"])
+    assert torch.equal(rollout["next", "previous_action"], rollout["action"])
+    assert torch.equal(rollout["previous_action"][1:], rollout["action"][:-1])
+    assert not rollout["previous_action"][0].any()
+
+
+def test_imagination_env_rolls_out_the_actor(tiny_agent):
+    agent = tiny_agent
+    cfg = agent.config
+    start = synthetic_replay_sample(agent, 3, 1)[:, 0].select("state", "belief")
+    with torch.no_grad():
+        imagined = agent.imagination_env.rollout(
+            5, agent.actor, tensordict=agent.imagination_env.reset(start), auto_reset=False
+        )
+    assert imagined.shape == (3, 5)
+    assert imagined["next", "state"].shape == (3, 5, cfg.state_dim)
+    assert imagined["next", "reward"].shape == (3, 5, 1)
+
+
+def test_synthetic_sample_layout(tiny_agent):
+    sample = synthetic_replay_sample(tiny_agent, 2, 6, episode_length=3, num_segments=3)
+    assert sample["is_init"].squeeze(-1)[0].tolist() == [True, False, False, True, False, False]
+    assert sample["next", "segments"].dtype == torch.int16
+    assert int(sample["next", "segments"].max()) <= 2
+    assert sample["next", "task_mask"].dtype == torch.bool
+    assert sample["next", "pixels"].dtype == torch.uint8
+
+
+def test_default_device_and_bad_arguments():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert default_device().type == expected
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        make_dreamer_v3(Bounded(-1, 1, (2,)), (16, 16), preset="tiny", device="cpu")
+    with pytest.raises(ValueError, match="action dimension"):
+        make_dreamer_v3(Bounded(-1, 1, ()), preset="tiny", device="cpu")

@@ -1,0 +1,254 @@
+"""Full learner objectives of the project's variants (SPEC §4) and their optimisation stepper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tensordict.utils import NestedKey, unravel_key
+from torchrl.modules import DreamerV3ImageDecoder
+from torchrl.objectives import (
+    DreamerV3ActorLoss,
+    DreamerV3Loss,
+    DreamerV3ModelLoss,
+    DreamerV3ValueLoss,
+    SoftUpdate,
+)
+from torchrl.objectives.utils import ValueEstimators
+from torchrl.trainers.algorithms import DreamerV3OptimizationStepper, DreamerV3Optimizer
+
+from torchrl_psp.modules.adversarial_head import AdversarialActionHead
+from torchrl_psp.modules.dreamer import DreamerV3Agent
+from torchrl_psp.modules.saliency import PolicySaliency
+from torchrl_psp.objectives.psp import PSPModelLoss
+from torchrl_psp.objectives.sd import SDModelLoss
+
+__all__ = [
+    "VARIANTS",
+    "DreamerV3VariantLoss",
+    "make_model_loss",
+    "make_optimization_stepper",
+    "make_variant_loss",
+]
+
+#: Variants and what their world-model loss does (SPEC §4 plus two PSP ablations).
+VARIANTS: dict[str, str] = {
+    "dreamer": "DreamerV3: plain reconstruction of x_t",
+    "psp": "PSP: policy saliency aggregated by segments + adversarial action head",
+    "psp_noseg": "PSP without segment aggregation (pixel-wise weights)",
+    "psp_noadv": "PSP without the adversarial head",
+    "psp_nosal": "PSP without saliency weighting (adversarial head only)",
+    "psp_value": "PSP with value-gradient (VaGraM-style) instead of policy saliency",
+    "sd_gt": "SD: reconstruct x_t * m_t (ground-truth mask)",
+    "sd_approx": "SD: reconstruct x_t * m_t (learned mask) with selective L2",
+    "sd_l2": "SD: reconstruct x_t * m_t (learned mask), naive L2",
+}
+
+
+class DreamerV3VariantLoss(DreamerV3Loss):
+    """:class:`~torchrl.objectives.DreamerV3Loss` whose ``in_keys`` include its model loss's extra keys.
+
+    :class:`~torchrl.trainers.algorithms.DreamerV3OptimizationStepper` keeps only
+    ``in_keys`` of a sample; this class adds the model loss's ``extra_in_keys``
+    (segments, task masks, ...), so that they reach the loss. Arguments as
+    :class:`~torchrl.objectives.DreamerV3Loss`; :func:`make_variant_loss` builds one.
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> from torchrl_psp.modules import make_dreamer_v3
+        >>> agent = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                         image_mults=(1, 2), device="cpu")
+        >>> loss = make_variant_loss(agent, "psp")
+        >>> [key for key in loss.in_keys if key not in DreamerV3Loss.in_keys.fget(loss)]
+        [('next', 'segments')]
+    """
+
+    @property
+    def in_keys(self) -> list[NestedKey]:
+        extra = getattr(self.model_loss, "extra_in_keys", [])
+        return list(dict.fromkeys([*super().in_keys, *(unravel_key(key) for key in extra)]))
+
+
+def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> DreamerV3ModelLoss:
+    """World-model loss of a variant, for the agent of :func:`~torchrl_psp.modules.make_dreamer_v3`.
+
+    DreamerV3 settings: separate KL terms (dynamics 0.5, representation 0.1, free
+    nats 1), the agent's unimix and reward bins, continuation loss on,
+    ``reco_symlog=False`` and ``detach_output=False``.
+
+    Args:
+        agent: the agent.
+        variant: a key of :data:`VARIANTS`.
+        **kwargs: replace or add arguments of the loss class (e.g. ``alpha``,
+            ``epsilon`` of the adversarial head via ``adversarial_head=...``).
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> from torchrl_psp.modules import make_dreamer_v3
+        >>> agent = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                         image_mults=(1, 2), device="cpu")
+        >>> type(make_model_loss(agent, "psp_noseg")).__name__
+        'PSPModelLoss'
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}; expected one of {sorted(VARIANTS)}.")
+    config = agent.config
+    options: dict[str, Any] = {
+        "kl_mode": "separate",
+        "lambda_dynamic": 0.5,
+        "lambda_representation": 0.1,
+        "free_bits": 1.0,
+        "unimix": config.unimix,
+        "lambda_continue": 1.0,
+        "num_reward_bins": config.num_reward_bins,
+        "reco_symlog": False,
+        "detach_output": False,
+    }
+    if variant != "dreamer":
+        options["image_channels"] = agent.image_shape[0]
+    if variant.startswith("psp"):
+        if variant != "psp_nosal":
+            options["saliency"] = PolicySaliency(
+                agent.encoder,
+                agent.posterior,
+                agent.value if variant == "psp_value" else agent.actor,
+                head_output_key="state_value" if variant == "psp_value" else "loc",
+            )
+        if variant != "psp_noadv":
+            options["adversarial_head"] = AdversarialActionHead(
+                agent.encoded_dim, agent.action_dim, num_cells=config.mlp_units
+            )
+        options["use_segments"] = variant != "psp_noseg"
+        loss_class = PSPModelLoss
+    elif variant.startswith("sd"):
+        if variant == "sd_approx":
+            options["mask_decoder"] = DreamerV3ImageDecoder(
+                config.feature_dim,
+                image_shape=(1, *agent.image_shape[1:]),
+                depth=config.image_depth,
+                mults=config.image_mults,
+                kernel_size=config.kernel_size,
+                num_blocks=config.num_blocks,
+                norm_eps=config.norm_eps,
+            )
+        loss_class = SDModelLoss
+    else:
+        loss_class = DreamerV3ModelLoss
+    options.update(kwargs)
+    device = next(agent.world_model.parameters()).device
+    loss = loss_class(agent.world_model, **options).to(device)
+    loss.set_keys(pixels=agent.pixels_key)
+    return loss
+
+
+def make_variant_loss(
+    agent: DreamerV3Agent,
+    variant: str = "psp",
+    *,
+    imagination_horizon: int = 15,
+    horizon: float = 333.0,
+    lmbda: float = 0.95,
+    entropy_bonus: float = 3e-4,
+    slow_critic_regularization: float = 1.0,
+    replay_value_loss_weight: float = 0.3,
+    model_loss_kwargs: dict[str, Any] | None = None,
+) -> DreamerV3VariantLoss:
+    """The full learner objective (world model, actor, critic) of one variant.
+
+    Actor: DreamerV3's reparameterised imagination loss over ``imagination_horizon``
+    steps with the continuation model, lambda-returns with discount ``1 - 1/horizon``.
+    Critic: two-hot, regularised towards its slow copy. Replay-value term weighted
+    ``replay_value_loss_weight``.
+
+    Args:
+        agent: the agent of :func:`~torchrl_psp.modules.make_dreamer_v3`.
+        variant: a key of :data:`VARIANTS`.
+        imagination_horizon: imagined steps of the actor loss.
+        horizon: discount horizon (``gamma = 1 - 1/horizon``).
+        lmbda: lambda of the returns.
+        entropy_bonus: actor entropy weight.
+        slow_critic_regularization: weight of the slow-critic regulariser.
+        replay_value_loss_weight: weight of the replay-value term.
+        model_loss_kwargs: passed to :func:`make_model_loss`.
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> from torchrl_psp.modules import make_dreamer_v3
+        >>> agent = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                         image_mults=(1, 2), device="cpu")
+        >>> loss = make_variant_loss(agent, "sd_approx")
+        >>> ("next", "task_mask") in loss.in_keys
+        True
+    """
+    model_loss = make_model_loss(agent, variant, **(model_loss_kwargs or {}))
+    device = next(agent.world_model.parameters()).device
+    actor_loss = DreamerV3ActorLoss(
+        agent.actor,
+        agent.value,
+        agent.imagination_env,
+        continuation_model=agent.continuation_model,
+        imagination_horizon=imagination_horizon,
+        entropy_bonus=entropy_bonus,
+    )
+    actor_loss.make_value_estimator(ValueEstimators.TDLambda, gamma=1 - 1 / horizon, lmbda=lmbda)
+    actor_loss.to(device)
+    value_loss = DreamerV3ValueLoss(
+        agent.value,
+        value_loss="two_hot",
+        num_value_bins=agent.config.num_value_bins,
+        actor_loss=actor_loss,
+        slow_critic_regularization=slow_critic_regularization,
+    ).to(device)
+    return DreamerV3VariantLoss(
+        model_loss,
+        actor_loss,
+        value_loss,
+        replay_value_loss_weight=replay_value_loss_weight,
+        continuation_horizon=horizon,
+        lmbda=lmbda,
+    )
+
+
+def make_optimization_stepper(
+    loss: DreamerV3Loss,
+    *,
+    lr: float = 4e-5,
+    warmup_steps: int = 1000,
+    agc: float = 0.3,
+    slow_critic_tau: float = 0.02,
+    **stepper_kwargs,
+) -> DreamerV3OptimizationStepper:
+    """DreamerV3's optimiser over every parameter of ``loss`` (heads included) and its stepper.
+
+    One :class:`~torchrl.trainers.algorithms.DreamerV3Optimizer` (adaptive gradient
+    clipping, RMS scaling, momentum, warm-up) owns world model, auxiliary heads,
+    actor and critic; a :class:`~torchrl.objectives.SoftUpdate` moves the slow critic.
+
+    Args:
+        loss: the learner objective (e.g. from :func:`make_variant_loss`).
+        lr: learning rate.
+        warmup_steps: learning-rate warm-up steps.
+        agc: adaptive gradient clipping ratio.
+        slow_critic_tau: rate of the slow critic.
+        **stepper_kwargs: for :class:`~torchrl.trainers.algorithms.DreamerV3OptimizationStepper`.
+            ``compile_train_step`` and ``cudagraph`` default to ``False`` here (TorchRL's
+            default compiles and captures on CUDA, which the PSP and SD losses, with
+            data-dependent shapes and an inner ``torch.autograd.grad``, are not tested
+            with); pass ``True`` to try them.
+
+    Returns:
+        The stepper (``.optimizer``, ``.target_updater``); call ``stepper.step(None, sample)``.
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> from torchrl_psp.modules import make_dreamer_v3
+        >>> agent = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                         image_mults=(1, 2), device="cpu")
+        >>> stepper = make_optimization_stepper(make_variant_loss(agent, "dreamer"))
+        >>> type(stepper.optimizer).__name__
+        'DreamerV3Optimizer'
+    """
+    stepper_kwargs.setdefault("compile_train_step", False)
+    stepper_kwargs.setdefault("cudagraph", False)
+    optimizer = DreamerV3Optimizer(loss.parameters(), lr=lr, agc=agc, warmup_steps=warmup_steps)
+    target_updater = SoftUpdate(loss.value_loss, tau=slow_critic_tau)
+    return DreamerV3OptimizationStepper(loss, optimizer, target_updater, **stepper_kwargs)
