@@ -1,6 +1,6 @@
 """Return of a uniformly random policy: the floor a learning agent must rise above.
 
-    python benchmarks/random_policy_return.py --domain cartpole --task swingup --episodes 10
+python benchmarks/random_policy_return.py --domain cartpole --task swingup --episodes 10
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from torchrl.testing.mocking_classes import ContinuousActionConvMockEnv
 
 from torchrl_psp.modules import (
     DREAMER_V3_PRESETS,
+    ActionClamp,
     default_device,
     dreamer_v3_config,
     make_dreamer_v3,
@@ -102,6 +103,43 @@ def test_imagination_env_rolls_out_the_actor(tiny_agent):
     assert imagined.shape == (3, 5)
     assert imagined["next", "state"].shape == (3, 5, cfg.state_dim)
     assert imagined["next", "reward"].shape == (3, 5, 1)
+
+
+def test_actions_reach_the_world_model_clamped_to_the_bounds(tiny_agent):
+    agent = tiny_agent
+    cfg = agent.config
+    # Acting: a wide policy still stores and carries in-bound actions.
+    with torch.no_grad():
+        for module in agent.actor.modules():
+            if isinstance(module, torch.nn.Linear) and module.out_features == agent.action_dim:
+                module.bias.fill_(3.0)  # loc -> tanh(3), scale -> max_std
+        data = synthetic_replay_sample(agent, 64, 1)[:, 0]
+        data["pixels"] = data["next", "pixels"]
+        data["previous_action"] = torch.zeros(64, agent.action_dim)
+        out = agent.policy(data)
+    assert bool((out["action"].abs() <= 1).all())
+    assert bool((out["action"] == 1).any())  # samples beyond the bound were clamped
+    assert torch.equal(out["next", "previous_action"], out["action"])
+    # Imagination: an action beyond the bounds moves the model as the bound does.
+    transition = agent.imagination_env.world_model.get_transition_model_operator()
+    start = synthetic_replay_sample(agent, 3, 1)[:, 0].select("state", "belief")
+    beyond, at_bound = start.clone(), start.clone()
+    beyond["action"] = torch.full((3, agent.action_dim), 4.0)
+    at_bound["action"] = torch.ones(3, agent.action_dim)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        beliefs = transition(beyond)["belief"]
+        torch.manual_seed(0)
+        assert torch.equal(beliefs, transition(at_bound)["belief"])
+    assert beliefs.shape == (3, cfg.rnn_hidden_dim)
+
+
+def test_action_clamp_values_and_errors():
+    clamp = ActionClamp(torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 0.5]))
+    action = torch.tensor([[-2.0, 0.25], [0.5, 3.0]])
+    assert torch.equal(clamp(action), torch.tensor([[-1.0, 0.25], [0.5, 0.5]]))
+    with pytest.raises(ValueError, match="low <= high"):
+        ActionClamp(torch.tensor([1.0]), torch.tensor([-1.0]))
 
 
 def test_synthetic_sample_layout(tiny_agent):

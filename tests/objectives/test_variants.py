@@ -70,6 +70,21 @@ def test_heads_owned_by_the_loss_are_optimised(tiny_agent):
     assert all(id(p) in optimised for p in tiny_agent.actor.parameters())
 
 
+def test_actor_and_critic_learning_rates_are_separate_groups(tiny_agent):
+    loss = make_variant_loss(tiny_agent, "psp")
+    stepper = make_optimization_stepper(loss, lr=3e-4, actor_lr=1e-4, critic_lr=2e-4)
+    groups = stepper.optimizer.param_groups
+    assert [group["lr"] for group in groups] == [3e-4, 1e-4, 2e-4]
+    ids = [{id(p) for p in group["params"]} for group in groups]
+    assert ids[1] == {id(p) for p in tiny_agent.actor.parameters()}
+    assert ids[2] == {id(p) for p in tiny_agent.value.parameters()}
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2])
+    assert sum(map(len, ids)) == len({id(p) for p in loss.parameters()})
+    # Without them, every group follows lr.
+    default = make_optimization_stepper(loss, lr=5e-5).optimizer.param_groups
+    assert {group["lr"] for group in default} == {5e-5}
+
+
 def test_missing_segments_are_reported_through_the_stepper(tiny_agent):
     stepper = make_optimization_stepper(make_variant_loss(tiny_agent, "psp"), warmup_steps=0)
     sample = synthetic_replay_sample(tiny_agent, 2, 4).exclude(("next", "segments"))

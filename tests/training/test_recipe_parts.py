@@ -57,6 +57,9 @@ def test_default_and_preset_configs_are_valid():
         ),
         ({"collector.backend": "dask"}, "collector.backend"),
         ({"model.size": "huge"}, "model.size"),
+        ({"optim.actor_gradient": "ppo"}, "optim.actor_gradient"),
+        ({"optim.actor_lr": -1e-4}, "optim.actor_lr must be a positive number"),
+        ({"optim.lr": 0}, "optim.lr must be a positive number"),
     ],
 )
 def test_configuration_errors_name_the_setting(overrides, message):

@@ -1,6 +1,6 @@
 """Saliency, gradient reversal, auxiliary heads and the pixel DreamerV3 agent builder."""
 
-from torchrl_psp.modules.actor import BoundedNormalActorNet, PolicyCarry
+from torchrl_psp.modules.actor import ActionClamp, BoundedNormalActorNet, PolicyCarry
 from torchrl_psp.modules.adversarial_head import AdversarialActionHead
 from torchrl_psp.modules.dreamer import DreamerV3Agent, default_device, make_dreamer_v3
 from torchrl_psp.modules.dreamer_config import (
@@ -28,6 +28,7 @@ __all__ = [
     "EncoderPassCapture",
     "GradientReversal",
     "PolicyCarry",
+    "ActionClamp",
     "PolicySaliency",
     "capture_encoder_pass",
     "conv2d_input_gradient",

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torchrl.modules import DreamerV3MLP
 
-__all__ = ["BoundedNormalActorNet", "PolicyCarry"]
+__all__ = ["ActionClamp", "BoundedNormalActorNet", "PolicyCarry"]
 
 
 class BoundedNormalActorNet(nn.Module):
@@ -62,6 +62,43 @@ class BoundedNormalActorNet(nn.Module):
         loc = self.mean_head(hidden).tanh()
         scale = (self.max_std - self.min_std) * torch.sigmoid(self.std_head(hidden) + 2.0)
         return loc.float(), (scale + self.min_std).float()
+
+
+class ActionClamp(nn.Module):
+    """Clamps actions to the bounds of the action spec: the action the environment executes.
+
+    DreamerV3's Normal actor samples beyond the bounds, and MuJoCo clamps the control.
+    The agent clamps where an action enters the world model (the acting policy's stored
+    action and the imagination's transitions), so that the model never learns, nor is
+    asked about, actions the environment cannot execute; REINFORCE still scores the
+    unclamped sample.
+
+    Args:
+        low: lower bounds (broadcast against the action).
+        high: upper bounds.
+
+    Examples:
+        >>> clamp = ActionClamp(torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 2.0]))
+        >>> clamp(torch.tensor([[-3.0, 0.5], [0.2, 5.0]]))
+        tensor([[-1.0000,  0.5000],
+                [ 0.2000,  2.0000]])
+    """
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor):
+        super().__init__()
+        low, high = (
+            torch.as_tensor(low, dtype=torch.float32),
+            torch.as_tensor(high, dtype=torch.float32),
+        )
+        if low.shape != high.shape or bool((low > high).any()):
+            raise ValueError(
+                f"ActionClamp needs low <= high of one shape, got {low.tolist()} and {high.tolist()}."
+            )
+        self.register_buffer("low", low)
+        self.register_buffer("high", high)
+
+    def forward(self, action: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(torch.minimum(action, self.high), self.low)
 
 
 class PolicyCarry(nn.Module):

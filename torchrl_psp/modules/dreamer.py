@@ -29,7 +29,7 @@ from torchrl.modules import (
 )
 from torchrl.modules.distributions import IndependentNormal
 
-from torchrl_psp.modules.actor import BoundedNormalActorNet, PolicyCarry
+from torchrl_psp.modules.actor import ActionClamp, BoundedNormalActorNet, PolicyCarry
 from torchrl_psp.modules.dreamer_config import DreamerV3Config, dreamer_v3_config
 
 __all__ = ["DreamerV3Agent", "default_device", "make_dreamer_v3"]
@@ -73,7 +73,9 @@ class DreamerV3Agent:
             :class:`~torchrl.objectives.DreamerV3ActorLoss`.
         policy: acting policy for a collector: encodes the root image, updates the
             RSSM state with :class:`~torchrl.modules.RSSMStateEstimatorV3` and samples
-            an action; the environment must carry the entries of :meth:`primer_spec`.
+            an action, clamped to the action bounds (the action the environment executes,
+            which is what the replay stores); the environment must carry the entries of
+            :meth:`primer_spec`.
     """
 
     config: DreamerV3Config
@@ -113,6 +115,15 @@ class DreamerV3Agent:
         )
 
 
+def _action_clamp(action_spec: TensorSpec) -> ActionClamp:
+    """The spec's bounds (infinite for an unbounded spec)."""
+    space = getattr(action_spec, "space", None)
+    if space is None or not hasattr(space, "low"):
+        inf = torch.full(action_spec.shape[-1:], float("inf"))
+        return ActionClamp(-inf, inf)
+    return ActionClamp(space.low.detach().cpu().float(), space.high.detach().cpu().float())
+
+
 def _imagination_env(
     config: DreamerV3Config,
     prior: RSSMPriorV3,
@@ -120,8 +131,19 @@ def _imagination_env(
     action_spec: TensorSpec,
     device: torch.device,
 ) -> DreamerEnv:
-    transition = TensorDictModule(
-        prior, in_keys=["state", "belief", "action"], out_keys=["_", "state", "belief"]
+    # The imagined transition sees the action the environment would execute (clamped);
+    # the actor loss still reads the sampled "action".
+    transition = TensorDictSequential(
+        TensorDictModule(
+            _action_clamp(action_spec).to(device),
+            in_keys=["action"],
+            out_keys=["executed_action"],
+        ),
+        TensorDictModule(
+            prior,
+            in_keys=["state", "belief", "executed_action"],
+            out_keys=["_", "state", "belief"],
+        ),
     )
     env = DreamerEnv(
         WorldModelWrapper(transition, reward),
@@ -324,6 +346,8 @@ def make_dreamer_v3(
         TensorDictModule(encoder, in_keys=[pixels_key], out_keys=["encoded_latents"]),
         RSSMStateEstimatorV3(prior, posterior),
         actor,
+        # Stored and carried: the action the environment executes.
+        TensorDictModule(_action_clamp(action_spec), in_keys=["action"], out_keys=["action"]),
         TensorDictModule(
             PolicyCarry(),
             in_keys=["state", "belief", "action"],

@@ -148,13 +148,14 @@ def make_variant_loss(
     horizon: float = 333.0,
     lmbda: float = 0.95,
     entropy_bonus: float = 3e-4,
+    use_reinforce: bool = True,
     slow_critic_regularization: float = 1.0,
     replay_value_loss_weight: float = 0.3,
     model_loss_kwargs: dict[str, Any] | None = None,
 ) -> DreamerV3VariantLoss:
     """The full learner objective (world model, actor, critic) of one variant.
 
-    Actor: DreamerV3's reparameterised imagination loss over ``imagination_horizon``
+    Actor: DreamerV3's imagination loss (REINFORCE by default) over ``imagination_horizon``
     steps with the continuation model, lambda-returns with discount ``1 - 1/horizon``.
     Critic: two-hot, regularised towards its slow copy. Replay-value term weighted
     ``replay_value_loss_weight``.
@@ -166,6 +167,10 @@ def make_variant_loss(
         horizon: discount horizon (``gamma = 1 - 1/horizon``).
         lmbda: lambda of the returns.
         entropy_bonus: actor entropy weight.
+        use_reinforce: actor gradient: REINFORCE with the critic as baseline (``True``,
+            DreamerV3's choice and TorchRL's validated recipe) or backpropagation of the
+            imagined returns through the learned dynamics (``False``), which exploits the
+            errors of a young world model.
         slow_critic_regularization: weight of the slow-critic regulariser.
         replay_value_loss_weight: weight of the replay-value term.
         model_loss_kwargs: passed to :func:`make_model_loss`.
@@ -188,6 +193,7 @@ def make_variant_loss(
         continuation_model=agent.continuation_model,
         imagination_horizon=imagination_horizon,
         entropy_bonus=entropy_bonus,
+        use_reinforce=use_reinforce,
     )
     actor_loss.make_value_estimator(ValueEstimators.TDLambda, gamma=1 - 1 / horizon, lmbda=lmbda)
     actor_loss.to(device)
@@ -208,10 +214,28 @@ def make_variant_loss(
     )
 
 
+def _parameter_groups(
+    loss: DreamerV3Loss, lr: float, actor_lr: float | None, critic_lr: float | None
+) -> list[dict[str, Any]]:
+    """One optimiser group per learning rate: world model (+ heads), actor, critic."""
+    actor = list(loss.actor_loss.actor_model.parameters())
+    critic = list(loss.value_loss.value_model.parameters())
+    taken = {id(p) for p in actor + critic}
+    rest = [p for p in loss.parameters() if id(p) not in taken]
+    groups = [{"params": rest, "lr": lr}]
+    for params, group_lr in ((actor, actor_lr), (critic, critic_lr)):
+        params = [p for p in params if p.requires_grad]
+        if params:
+            groups.append({"params": params, "lr": lr if group_lr is None else group_lr})
+    return groups
+
+
 def make_optimization_stepper(
     loss: DreamerV3Loss,
     *,
     lr: float = 4e-5,
+    actor_lr: float | None = None,
+    critic_lr: float | None = None,
     warmup_steps: int = 1000,
     agc: float = 0.3,
     slow_critic_tau: float = 0.02,
@@ -225,7 +249,9 @@ def make_optimization_stepper(
 
     Args:
         loss: the learner objective (e.g. from :func:`make_variant_loss`).
-        lr: learning rate.
+        lr: learning rate (of every parameter not in the actor or the critic).
+        actor_lr: learning rate of the actor; ``None``: ``lr``.
+        critic_lr: learning rate of the critic; ``None``: ``lr``.
         warmup_steps: learning-rate warm-up steps.
         agc: adaptive gradient clipping ratio.
         slow_critic_tau: rate of the slow critic.
@@ -249,6 +275,8 @@ def make_optimization_stepper(
     """
     stepper_kwargs.setdefault("compile_train_step", False)
     stepper_kwargs.setdefault("cudagraph", False)
-    optimizer = DreamerV3Optimizer(loss.parameters(), lr=lr, agc=agc, warmup_steps=warmup_steps)
+    optimizer = DreamerV3Optimizer(
+        _parameter_groups(loss, lr, actor_lr, critic_lr), lr=lr, agc=agc, warmup_steps=warmup_steps
+    )
     target_updater = SoftUpdate(loss.value_loss, tau=slow_critic_tau)
     return DreamerV3OptimizationStepper(loss, optimizer, target_updater, **stepper_kwargs)

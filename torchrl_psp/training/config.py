@@ -119,11 +119,23 @@ def validate_config(cfg: Any) -> None:
     for name, value in positive.items():
         if value is None or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+    if cfg.optim.actor_gradient not in ("reinforce", "dynamics"):
+        raise ConfigError(
+            f"optim.actor_gradient must be reinforce or dynamics, got {cfg.optim.actor_gradient!r}."
+        )
+    for name in ("lr", "actor_lr", "critic_lr"):
+        value = cfg.optim.get(name)
+        if (value is not None or name == "lr") and not (
+            isinstance(value, (int, float)) and value > 0
+        ):
+            raise ConfigError(f"optim.{name} must be a positive number, got {value!r}.")
     if replay.replay_ratio <= 0:
         raise ConfigError(f"replay.replay_ratio must be positive, got {replay.replay_ratio}.")
     workers = cfg.collector.num_workers
     if cfg.collector.backend not in ("process", "ray"):
-        raise ConfigError(f"collector.backend must be process or ray, got {cfg.collector.backend!r}.")
+        raise ConfigError(
+            f"collector.backend must be process or ray, got {cfg.collector.backend!r}."
+        )
     if workers < 0:
         raise ConfigError(f"collector.num_workers must be >= 0, got {workers}.")
     if workers > 1 and cfg.collector.frames_per_batch // workers < replay.sequence_length:

@@ -16,7 +16,26 @@ from torchrl.envs import (
 
 from torchrl_psp.envs import make_env
 
-__all__ = ["make_training_env", "make_segmenter"]
+__all__ = ["make_training_env", "make_segmenter", "seed_env"]
+
+
+def seed_env(env: TransformedEnv, seed: int) -> None:
+    """Seeds the task and every seeded transform (TorchRL's ``set_seed`` skips transforms).
+
+    Examples:
+        >>> from torchrl_psp.envs import make_env
+        >>> env = make_env("cartpole", "swingup", distractor="video")
+        >>> seed_env(env, 3)
+        >>> env.transform[-2].seed
+        3
+    """
+    env.set_seed(seed)
+    transforms = env.transform if isinstance(env.transform, Compose) else [env.transform]
+    for transform in transforms:
+        nested = transform if isinstance(transform, Compose) else [transform]
+        for inner in nested:
+            if hasattr(inner, "set_seed"):
+                inner.set_seed(seed)
 
 
 def _sam(segmenter_cfg: Any):

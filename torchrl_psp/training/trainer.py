@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torchrl.envs import TensorDictPrimer
 
 from torchrl_psp.modules import make_dreamer_v3
 from torchrl_psp.objectives import make_optimization_stepper, make_variant_loss
@@ -21,7 +23,7 @@ from torchrl_psp.training.checkpoint import (
     set_rng_state,
 )
 from torchrl_psp.training.config import resolve_device, validate_config
-from torchrl_psp.training.env import make_training_env
+from torchrl_psp.training.env import make_training_env, seed_env
 from torchrl_psp.training.evaluation import (
     DevicePolicy,
     episode_video,
@@ -32,6 +34,8 @@ from torchrl_psp.training.loggers import RunLogger
 from torchrl_psp.training.replay import TRAJ_KEY, SequenceReplay
 
 __all__ = ["DreamerTrainer"]
+
+log = logging.getLogger(__name__)
 
 
 def _seed_everything(seed: int) -> None:
@@ -69,23 +73,25 @@ class DreamerTrainer:
         if not resume:
             OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
 
-        env_fn = functools.partial(make_training_env, cfg.env, cfg.segmenter, cfg.seed)
-        probe = env_fn()
-        height, width = probe.observation_spec["pixels"].shape[-2:]
+        # The collection env of an in-process collector; its specs size the agent.
+        env = make_training_env(cfg.env, cfg.segmenter, cfg.seed)
+        height, width = env.observation_spec["pixels"].shape[-2:]
         self.agent = make_dreamer_v3(
-            probe.action_spec,
+            env.action_spec,
             (3, height, width),
             preset=cfg.model.size,
             device=self.device,
             **(OmegaConf.to_container(cfg.model.overrides) if cfg.model.overrides else {}),
         )
         primer = self.agent.primer_spec()
-        probe.close()
+        env.append_transform(TensorDictPrimer(primer.clone(), reset_key="_reset"))
+        self.env = env
         self.loss = make_variant_loss(
             self.agent,
             cfg.variant,
             imagination_horizon=cfg.optim.imagination_horizon,
             horizon=cfg.optim.horizon,
+            use_reinforce=cfg.optim.actor_gradient == "reinforce",
         )
         compile_step = cfg.optim.compile
         if compile_step == "auto":  # the PSP and SD losses are not tested under compile yet
@@ -93,13 +99,15 @@ class DreamerTrainer:
         self.stepper = make_optimization_stepper(
             self.loss,
             lr=cfg.optim.lr,
+            actor_lr=cfg.optim.get("actor_lr"),
+            critic_lr=cfg.optim.get("critic_lr"),
             warmup_steps=cfg.optim.warmup_steps,
             compile_train_step=bool(compile_step),
             cudagraph=bool(compile_step),
         )
         keys = list(self.loss.in_keys)
         for key in (("next", "task_mask"), ("next", "segments"), ("next", "truncated")):
-            if key in probe.full_observation_spec.keys(True) or key[1] == "truncated":
+            if key in env.full_observation_spec.keys(True) or key[1] == "truncated":
                 keys.append(key)
         self.replay = SequenceReplay(
             self.run_dir / "replay",
@@ -110,9 +118,13 @@ class DreamerTrainer:
             device=self.device,
             resume=resume,
         )
-        self.env_fn = functools.partial(
-            make_training_env, cfg.env, cfg.segmenter, cfg.seed, primer_spec=primer
-        )
+        # One seed per collector worker, so that workers play different episodes.
+        self.worker_fns = [
+            functools.partial(
+                make_training_env, cfg.env, cfg.segmenter, seed=cfg.seed + 1 + i, primer_spec=primer
+            )
+            for i in range(cfg.collector.num_workers)
+        ]
         self.eval_env = make_training_env(cfg.env, cfg.segmenter, cfg.seed + 10_000, primer)
         self.policy = DevicePolicy(self.agent.policy, self.device)
         self.counters = {"env_steps": 0, "agent_steps": 0, "updates": 0, "episodes": 0}
@@ -143,6 +155,13 @@ class DreamerTrainer:
         for key in ("env_steps", "agent_steps", "episodes"):
             self.counters[key] = max(self.counters[key], saved.get(key, 0))
         self.eval_history = [tuple(e) for e in saved.get("eval_history", self.eval_history)]
+        # New episodes, not a replay of the first ones: seeds move with the steps done.
+        seed = self.cfg.seed + self.counters["agent_steps"]
+        seed_env(self.env, seed)
+        seed_env(self.eval_env, seed + 10_000)
+        self.worker_fns = [
+            functools.partial(fn, seed=seed + 1 + i) for i, fn in enumerate(self.worker_fns)
+        ]
 
     def save_checkpoint(self) -> None:
         save_checkpoint(
@@ -179,9 +198,9 @@ class DreamerTrainer:
             policy_device=self.device,
         )
         if cfg.num_workers == 0:
-            return Collector(self.env_fn(), self.agent.policy, **common)
+            return Collector(self.env, self.agent.policy, **common)
         return Collector(
-            [self.env_fn] * cfg.num_workers,
+            self.worker_fns,
             self.agent.policy,
             backend=cfg.backend,
             num_collectors=cfg.num_workers,
@@ -294,6 +313,12 @@ class DreamerTrainer:
                         metrics["train/episode_return"].append(last_return)
                 self._save_replay()
                 due = self._updates_due() if self.replay.can_sample() else 0
+                if due and self.counters["updates"] == updates_at_start:
+                    log.info(
+                        "Training starts: first update %.0f s after start, at %d env steps.",
+                        time.time() - start,
+                        self.counters["env_steps"],
+                    )
                 for _ in range(due):
                     self._update(metrics)
                 if due:
@@ -315,6 +340,9 @@ class DreamerTrainer:
                         }
                     )
                     self.logger.scalars(values, step)
+                    bar.set_postfix(
+                        train_return=f"{last_return:.1f}", updates=self.counters["updates"]
+                    )
                     metrics.clear()
                     last_log = self.counters["updates"]
                 if step >= next_eval or step >= total:
