@@ -69,6 +69,22 @@ def test_smoke_preset_trains_evaluates_and_writes_everything(tmp_path, variant):
     assert (run_dir / "videos" / "eval_00000600.mp4").stat().st_size > 0
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     assert state["counters"]["updates"] == 50 and state["counters"]["env_steps"] == 600
+    if variant == "sd_gt":  # the diagnostics of a finished run read its checkpoint
+        diagnostics = RECIPE.parents[1] / "benchmarks" / "world_model_diagnostics.py"
+        result = subprocess.run(
+            [sys.executable, str(diagnostics), str(run_dir), "--steps", "40"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "'updates': 50" in result.stdout
+        errors = [
+            float(line.split(":")[-1])
+            for line in result.stdout.splitlines()
+            if "image error" in line
+        ]
+        assert len(errors) == 3 and all(math.isfinite(e) for e in errors)
 
 
 def test_killed_run_resumes_where_it_stopped(tmp_path):

@@ -38,6 +38,11 @@ __all__ = ["DreamerTrainer"]
 log = logging.getLogger(__name__)
 
 
+def _shown(value: float) -> str:
+    """A return for the progress bar: ``-`` until there is one."""
+    return "-" if value != value else f"{value:.1f}"
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -285,6 +290,7 @@ class DreamerTrainer:
         metrics: dict[str, list[float]] = defaultdict(list)
         episode_returns: dict[int, float] = defaultdict(float)
         last_return = float("nan")
+        postfix: dict[str, Any] = {}
         next_eval = (
             self.counters["env_steps"] // cfg.eval.every_env_steps + 1
         ) * cfg.eval.every_env_steps
@@ -340,20 +346,22 @@ class DreamerTrainer:
                         }
                     )
                     self.logger.scalars(values, step)
-                    bar.set_postfix(
-                        train_return=f"{last_return:.1f}", updates=self.counters["updates"]
+                    postfix.update(
+                        train_return=_shown(last_return), updates=self.counters["updates"]
                     )
+                    bar.set_postfix(postfix)
                     metrics.clear()
                     last_log = self.counters["updates"]
                 if step >= next_eval or step >= total:
                     last_eval = self.evaluate()
                     next_eval += cfg.eval.every_env_steps
                     self._save_replay()
-                    bar.set_postfix(
-                        eval_return=f"{last_eval:.1f}",
-                        train_return=f"{last_return:.1f}",
+                    postfix.update(
+                        eval_return=_shown(last_eval),
+                        train_return=_shown(last_return),
                         updates=self.counters["updates"],
                     )
+                    bar.set_postfix(postfix)
                 if step >= total:
                     break
         finally:
