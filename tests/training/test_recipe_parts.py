@@ -60,6 +60,7 @@ def test_default_and_preset_configs_are_valid():
         ({"optim.actor_gradient": "ppo"}, "optim.actor_gradient"),
         ({"optim.actor_lr": -1e-4}, "optim.actor_lr must be a positive number"),
         ({"optim.lr": 0}, "optim.lr must be a positive number"),
+        ({"optim.entropy_bonus": -1.0}, "optim.entropy_bonus must be >= 0"),
     ],
 )
 def test_configuration_errors_name_the_setting(overrides, message):

@@ -129,6 +129,9 @@ def validate_config(cfg: Any) -> None:
             isinstance(value, (int, float)) and value > 0
         ):
             raise ConfigError(f"optim.{name} must be a positive number, got {value!r}.")
+    entropy_bonus = cfg.optim.get("entropy_bonus", 3e-4)
+    if not isinstance(entropy_bonus, (int, float)) or entropy_bonus < 0:
+        raise ConfigError(f"optim.entropy_bonus must be >= 0, got {entropy_bonus!r}.")
     if replay.replay_ratio <= 0:
         raise ConfigError(f"replay.replay_ratio must be positive, got {replay.replay_ratio}.")
     workers = cfg.collector.num_workers

@@ -97,6 +97,7 @@ class DreamerTrainer:
             imagination_horizon=cfg.optim.imagination_horizon,
             horizon=cfg.optim.horizon,
             use_reinforce=cfg.optim.actor_gradient == "reinforce",
+            entropy_bonus=cfg.optim.get("entropy_bonus", 3e-4),
         )
         compile_step = cfg.optim.compile
         if compile_step == "auto":  # the PSP and SD losses are not tested under compile yet
