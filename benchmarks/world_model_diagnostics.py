@@ -7,6 +7,9 @@ Plays one evaluation episode with the sampled policy of the run, then prints:
   actions taken);
 * action use: the ``k``-step open-loop image error with the actions taken, negated and
   zero (if the model uses the actions, the first is the smallest);
+* the imagined 15-step reward of the actor against uniform random and zero actions
+  (if the actor does not beat them inside the model, its optimisation fails, not the
+  model);
 * the policy: mean ``|loc|``, fraction of saturated means, mean scale.
 
 Usage::
@@ -88,6 +91,33 @@ def main() -> None:
             image = agent.decoder(s, b)
         error = ((image - pixels[starts + k]) ** 2).sum((-3, -2, -1)).mean()
         print(f"image error, {k} steps open loop, actions {name:8s}: {float(error):.2f}")
+
+    # Imagined return of the actor against simple policies, from the same posterior states:
+    # if the actor does not beat them in the model, its optimisation (not the model) fails.
+    horizon = 15
+    starts = torch.arange(0, len(reward), 2)
+    for name in ("actor (sampled)", "actor (mode)", "uniform random", "zero"):
+        total = torch.zeros(len(starts))
+        with torch.no_grad():
+            s, b = state[starts], belief[starts]
+            for _ in range(horizon):
+                td = TensorDict({"state": s, "belief": b}, [len(starts)])
+                if name.startswith("actor"):
+                    mode = (
+                        ExplorationType.RANDOM
+                        if "sampled" in name
+                        else ExplorationType.DETERMINISTIC
+                    )
+                    with set_exploration_type(mode):
+                        action = agent.actor(td)["action"]
+                elif name == "zero":
+                    action = torch.zeros(len(starts), agent.action_dim)
+                else:
+                    action = torch.rand(len(starts), agent.action_dim) * 2 - 1
+                _, s, b = agent.prior(s, b, action.clamp(-1, 1))
+                step = reward_model(TensorDict({"state": s, "belief": b}, [len(starts)]))
+                total += step["reward"].flatten()
+        print(f"imagined {horizon}-step reward sum, {name:16s}: {float(total.mean()):.2f}")
 
     loc, scale = episode["loc"], episode["scale"]
     print(
