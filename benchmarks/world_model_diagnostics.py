@@ -23,11 +23,10 @@ import argparse
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from tensordict import TensorDict
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from torchrl_psp.training import DreamerTrainer
+from torchrl_psp.training import DreamerTrainer, load_run_config
 
 
 def _open_loop(agent, state, belief, actions, starts, k):
@@ -45,7 +44,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    cfg = OmegaConf.load(f"{args.run_dir}/config.yaml")
+    cfg = load_run_config(args.run_dir)
     cfg.logger.wandb = "disabled"
     trainer = DreamerTrainer(cfg, args.run_dir, resume=True)
     agent = trainer.agent
@@ -62,6 +61,7 @@ def main() -> None:
     actions = episode["action"]
     pixels = episode["next", "pixels"].float() / 255
     reward_model = agent.imagination_env.world_model.get_reward_operator()
+    transition = agent.imagination_env.world_model.get_transition_model_operator()
 
     print(
         f"episode return {reward.sum():.1f} over {len(reward)} steps; reward std {reward.std():.3f}"
@@ -114,8 +114,9 @@ def main() -> None:
                     action = torch.zeros(len(starts), agent.action_dim)
                 else:
                     action = torch.rand(len(starts), agent.action_dim) * 2 - 1
-                _, s, b = agent.prior(s, b, action.clamp(-1, 1))
-                step = reward_model(TensorDict({"state": s, "belief": b}, [len(starts)]))
+                td["action"] = action
+                step = reward_model(transition(td))  # the imagination's (clamping) step
+                s, b = step["state"], step["belief"]
                 total += step["reward"].flatten()
         print(f"imagined {horizon}-step reward sum, {name:16s}: {float(total.mean()):.2f}")
 

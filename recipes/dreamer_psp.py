@@ -58,18 +58,16 @@ def resolve_preset(cfg: DictConfig) -> DictConfig:
 
 def resumed_config(run_dir: Path) -> DictConfig:
     """The stored configuration of ``run_dir``, with the overrides allowed on resume."""
-    from torchrl_psp.training import RESUMABLE, ConfigError
+    from torchrl_psp.training import RESUMABLE, ConfigError, load_run_config
 
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"resume={run_dir}: no run there (missing {path}).")
+    cfg = load_run_config(run_dir)
     overrides = _command_line_overrides()
     refused = [o for o in overrides if not o.split("=")[0].lstrip("+").startswith(RESUMABLE)]
     if refused:
         raise ConfigError(
             f"Cannot change {refused} when resuming a run (only {', '.join(RESUMABLE)} may change)."
         )
-    return OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(overrides))
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
 
 
 def describe(cfg: DictConfig, run_dir: Path, resume: bool) -> str:

@@ -7,7 +7,13 @@ import torch
 from omegaconf import OmegaConf
 from tensordict import TensorDict
 
-from torchrl_psp.training import ConfigError, SequenceReplay, make_training_env, validate_config
+from torchrl_psp.training import (
+    ConfigError,
+    SequenceReplay,
+    load_run_config,
+    make_training_env,
+    validate_config,
+)
 from torchrl_psp.training.replay import TRAJ_KEY
 
 CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "config"
@@ -66,6 +72,22 @@ def test_default_and_preset_configs_are_valid():
 def test_configuration_errors_name_the_setting(overrides, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(config(**overrides))
+
+
+def test_stored_config_of_an_older_run_gets_the_settings_it_ran_with(tmp_path):
+    old = config()
+    for key in ("actor_lr", "critic_lr", "actor_gradient", "entropy_bonus"):
+        old.optim.pop(key)
+    OmegaConf.save(old, tmp_path / "config.yaml")
+    cfg = load_run_config(tmp_path)
+    assert cfg.optim.actor_gradient == "dynamics"  # older runs backpropagated through the model
+    assert cfg.optim.entropy_bonus == 3e-4 and cfg.optim.actor_lr is None
+    validate_config(cfg)
+    # A newer run keeps its own values.
+    OmegaConf.save(config(**{"optim.actor_gradient": "reinforce"}), tmp_path / "config.yaml")
+    assert load_run_config(tmp_path).optim.actor_gradient == "reinforce"
+    with pytest.raises(ConfigError, match="no run there"):
+        load_run_config(tmp_path / "missing")
 
 
 def test_cuda_asked_for_without_cuda():

@@ -98,7 +98,7 @@ class ActionClamp(nn.Module):
         self.register_buffer("high", high)
 
     def forward(self, action: torch.Tensor) -> torch.Tensor:
-        return torch.maximum(torch.minimum(action, self.high), self.low)
+        return action.clamp(self.low, self.high)
 
 
 class PolicyCarry(nn.Module):

@@ -129,13 +129,14 @@ def _imagination_env(
     prior: RSSMPriorV3,
     reward: TensorDictSequential,
     action_spec: TensorSpec,
+    action_clamp: ActionClamp,
     device: torch.device,
 ) -> DreamerEnv:
     # The imagined transition sees the action the environment would execute (clamped);
     # the actor loss still reads the sampled "action".
     transition = TensorDictSequential(
         TensorDictModule(
-            _action_clamp(action_spec).to(device),
+            action_clamp,
             in_keys=["action"],
             out_keys=["executed_action"],
         ),
@@ -342,12 +343,13 @@ def make_dreamer_v3(
             out_keys=["state_value"],
         ),
     )
+    action_clamp = _action_clamp(action_spec).to(device)
     policy = TensorDictSequential(
         TensorDictModule(encoder, in_keys=[pixels_key], out_keys=["encoded_latents"]),
         RSSMStateEstimatorV3(prior, posterior),
         actor,
         # Stored and carried: the action the environment executes.
-        TensorDictModule(_action_clamp(action_spec), in_keys=["action"], out_keys=["action"]),
+        TensorDictModule(action_clamp, in_keys=["action"], out_keys=["action"]),
         TensorDictModule(
             PolicyCarry(),
             in_keys=["state", "belief", "action"],
@@ -369,6 +371,8 @@ def make_dreamer_v3(
         actor=actor,
         value=value,
         continuation_model=continuation_model,
-        imagination_env=_imagination_env(config, prior, imagined_reward, action_spec, device),
+        imagination_env=_imagination_env(
+            config, prior, imagined_reward, action_spec, action_clamp, device
+        ),
         policy=policy,
     )

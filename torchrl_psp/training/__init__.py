@@ -20,6 +20,7 @@ _EXPORTS = {
     "RESUMABLE": "config",
     "SEGMENTERS": "config",
     "ConfigError": "config",
+    "load_run_config": "config",
     "resolve_device": "config",
     "validate_config": "config",
     "make_segmenter": "env",

@@ -13,6 +13,7 @@ __all__ = [
     "RESUMABLE",
     "SEGMENTERS",
     "ConfigError",
+    "load_run_config",
     "needs_segments",
     "needs_task_mask",
     "resolve_device",
@@ -33,8 +34,35 @@ _PROVIDES = {
 }
 
 
+#: Settings added after runs were first recorded, with the value those runs used.
+_ADDED_SETTINGS = {
+    "optim.actor_lr": None,
+    "optim.critic_lr": None,
+    "optim.actor_gradient": "dynamics",
+    "optim.entropy_bonus": 3e-4,
+}
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run; raised before any training starts."""
+
+
+def load_run_config(run_dir: str | Path) -> Any:
+    """The stored ``config.yaml`` of a run, completed with settings added since it was made.
+
+    Raises:
+        ConfigError: no ``config.yaml`` in ``run_dir``.
+    """
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"resume={run_dir}: no run there (missing {path}).")
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(path)
+    for key, value in _ADDED_SETTINGS.items():
+        if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
+            OmegaConf.update(cfg, key, value, force_add=True)
+    return cfg
 
 
 def needs_segments(variant: str) -> bool:
@@ -124,12 +152,12 @@ def validate_config(cfg: Any) -> None:
             f"optim.actor_gradient must be reinforce or dynamics, got {cfg.optim.actor_gradient!r}."
         )
     for name in ("lr", "actor_lr", "critic_lr"):
-        value = cfg.optim.get(name)
-        if (value is not None or name == "lr") and not (
-            isinstance(value, (int, float)) and value > 0
-        ):
+        value = cfg.optim[name]
+        if value is None and name != "lr":  # null: optim.lr
+            continue
+        if not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError(f"optim.{name} must be a positive number, got {value!r}.")
-    entropy_bonus = cfg.optim.get("entropy_bonus", 3e-4)
+    entropy_bonus = cfg.optim.entropy_bonus
     if not isinstance(entropy_bonus, (int, float)) or entropy_bonus < 0:
         raise ConfigError(f"optim.entropy_bonus must be >= 0, got {entropy_bonus!r}.")
     if replay.replay_ratio <= 0:

@@ -16,7 +16,7 @@ from torchrl.envs import (
 
 from torchrl_psp.envs import make_env
 
-__all__ = ["make_training_env", "make_segmenter", "seed_env"]
+__all__ = ["add_agent_primer", "make_training_env", "make_segmenter", "seed_env"]
 
 
 def seed_env(env: TransformedEnv, seed: int) -> None:
@@ -135,5 +135,11 @@ def make_training_env(
     env.append_transform(PermuteTransform((-1, -3, -2), in_keys=["pixels"]))
     env.append_transform(InitTracker())
     if primer_spec is not None:
-        env.append_transform(TensorDictPrimer(primer_spec.clone(), reset_key="_reset"))
+        add_agent_primer(env, primer_spec)
+    return env
+
+
+def add_agent_primer(env: TransformedEnv, primer_spec: Composite) -> TransformedEnv:
+    """Appends zeros at reset for the agent's recurrent state (``primer_spec``'s entries)."""
+    env.append_transform(TensorDictPrimer(primer_spec.clone(), reset_key="_reset"))
     return env

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torchrl.envs import TensorDictPrimer
 
 from torchrl_psp.modules import make_dreamer_v3
 from torchrl_psp.objectives import make_optimization_stepper, make_variant_loss
@@ -23,7 +22,7 @@ from torchrl_psp.training.checkpoint import (
     set_rng_state,
 )
 from torchrl_psp.training.config import resolve_device, validate_config
-from torchrl_psp.training.env import make_training_env, seed_env
+from torchrl_psp.training.env import add_agent_primer, make_training_env, seed_env
 from torchrl_psp.training.evaluation import (
     DevicePolicy,
     episode_video,
@@ -89,15 +88,14 @@ class DreamerTrainer:
             **(OmegaConf.to_container(cfg.model.overrides) if cfg.model.overrides else {}),
         )
         primer = self.agent.primer_spec()
-        env.append_transform(TensorDictPrimer(primer.clone(), reset_key="_reset"))
-        self.env = env
+        self.env = add_agent_primer(env, primer)
         self.loss = make_variant_loss(
             self.agent,
             cfg.variant,
             imagination_horizon=cfg.optim.imagination_horizon,
             horizon=cfg.optim.horizon,
             use_reinforce=cfg.optim.actor_gradient == "reinforce",
-            entropy_bonus=cfg.optim.get("entropy_bonus", 3e-4),
+            entropy_bonus=cfg.optim.entropy_bonus,
         )
         compile_step = cfg.optim.compile
         if compile_step == "auto":  # the PSP and SD losses are not tested under compile yet
@@ -105,8 +103,8 @@ class DreamerTrainer:
         self.stepper = make_optimization_stepper(
             self.loss,
             lr=cfg.optim.lr,
-            actor_lr=cfg.optim.get("actor_lr"),
-            critic_lr=cfg.optim.get("critic_lr"),
+            actor_lr=cfg.optim.actor_lr,
+            critic_lr=cfg.optim.critic_lr,
             warmup_steps=cfg.optim.warmup_steps,
             compile_train_step=bool(compile_step),
             cudagraph=bool(compile_step),
