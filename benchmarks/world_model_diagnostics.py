@@ -7,9 +7,10 @@ Plays one evaluation episode with the sampled policy of the run, then prints:
   actions taken);
 * action use: the ``k``-step open-loop image error with the actions taken, negated and
   zero (if the model uses the actions, the first is the smallest);
-* the imagined 15-step reward of the actor against uniform random and zero actions
-  (if the actor does not beat them inside the model, its optimisation fails, not the
-  model);
+* the actor (sampled and mode) against uniform random and zero actions: their imagined
+  reward over 15 steps and over 100 discounted steps from the same posterior states, and
+  their real return (if the actor loses inside the model, its optimisation fails; if the
+  model ranks the policies otherwise than reality does, the model misleads the actor);
 * the policy: mean ``|loc|``, fraction of saturated means, mean scale.
 
 Usage::
@@ -37,11 +38,50 @@ def _open_loop(agent, state, belief, actions, starts, k):
     return s, b
 
 
+def _simple_policy(name: str, agent):
+    """A latent-state policy: the actor (sampled or mode), uniform random or zero actions."""
+
+    def policy(td):
+        n = td.shape[0]
+        if name == "zero":
+            return td.set("action", torch.zeros(n, agent.action_dim))
+        if name == "uniform random":
+            return td.set("action", torch.rand(n, agent.action_dim) * 2 - 1)
+        mode = ExplorationType.RANDOM if "sampled" in name else ExplorationType.DETERMINISTIC
+        with set_exploration_type(mode):
+            return agent.actor(td)
+
+    return policy
+
+
+def _real_returns(trainer, name: str, episodes: int, steps: int) -> list[float]:
+    """Returns of ``episodes`` evaluation episodes of a policy named as in :func:`_simple_policy`."""
+    env = trainer.eval_env
+    policy = trainer.policy
+    mode = ExplorationType.DETERMINISTIC if "mode" in name else ExplorationType.RANDOM
+    if name == "zero":
+
+        def policy(td):
+            return td.set("action", env.action_spec.zero())
+
+    elif name == "uniform random":
+        policy = None
+    returns = []
+    for _ in range(episodes):
+        with set_exploration_type(mode), torch.no_grad():
+            episode = env.rollout(steps, policy, break_when_any_done=True)
+        returns.append(float(episode["next", "reward"].sum()))
+    return returns
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dir")
     parser.add_argument("--steps", type=int, default=300, help="length of the episode")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--horizon", type=int, default=15, help="short imagination horizon")
+    parser.add_argument("--long-horizon", type=int, default=100, help="long imagination horizon")
+    parser.add_argument("--episodes", type=int, default=3, help="real episodes per policy")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     cfg = load_run_config(args.run_dir)
@@ -92,33 +132,33 @@ def main() -> None:
         error = ((image - pixels[starts + k]) ** 2).sum((-3, -2, -1)).mean()
         print(f"image error, {k} steps open loop, actions {name:8s}: {float(error):.2f}")
 
-    # Imagined return of the actor against simple policies, from the same posterior states:
-    # if the actor does not beat them in the model, its optimisation (not the model) fails.
-    horizon = 15
+    # The actor against simple policies, inside the model (from the same posterior states)
+    # and in the real environment: if the model ranks them as reality does and the actor
+    # loses inside the model, its optimisation fails; if the model ranks them wrongly, the
+    # model (or the data it was fit on) misleads the actor.
+    gamma = 1 - 1 / cfg.optim.horizon
     starts = torch.arange(0, len(reward), 2)
+    print(
+        f"policy            imagined reward: {args.horizon} steps, {args.long_horizon} steps "
+        f"discounted | real return ({args.episodes} episodes)"
+    )
     for name in ("actor (sampled)", "actor (mode)", "uniform random", "zero"):
-        total = torch.zeros(len(starts))
+        policy = _simple_policy(name, agent)
+        short, long = torch.zeros(len(starts)), torch.zeros(len(starts))
         with torch.no_grad():
             s, b = state[starts], belief[starts]
-            for _ in range(horizon):
-                td = TensorDict({"state": s, "belief": b}, [len(starts)])
-                if name.startswith("actor"):
-                    mode = (
-                        ExplorationType.RANDOM
-                        if "sampled" in name
-                        else ExplorationType.DETERMINISTIC
-                    )
-                    with set_exploration_type(mode):
-                        action = agent.actor(td)["action"]
-                elif name == "zero":
-                    action = torch.zeros(len(starts), agent.action_dim)
-                else:
-                    action = torch.rand(len(starts), agent.action_dim) * 2 - 1
-                td["action"] = action
+            for t in range(max(args.horizon, args.long_horizon)):
+                td = policy(TensorDict({"state": s, "belief": b}, [len(starts)]))
                 step = reward_model(transition(td))  # the imagination's (clamping) step
                 s, b = step["state"], step["belief"]
-                total += step["reward"].flatten()
-        print(f"imagined {horizon}-step reward sum, {name:16s}: {float(total.mean()):.2f}")
+                r = step["reward"].flatten()
+                short += r if t < args.horizon else 0
+                long += gamma**t * r if t < args.long_horizon else 0
+        real = _real_returns(trainer, name, args.episodes, args.steps)
+        print(
+            f"{name:16s}  {float(short.mean()):8.2f}  {float(long.mean()):8.2f}  | "
+            f"{np.mean(real):.1f} +- {np.std(real):.1f}"
+        )
 
     loc, scale = episode["loc"], episode["scale"]
     print(

@@ -117,6 +117,20 @@ def test_replay_sequences_stay_inside_episodes(tmp_path):
     assert (sample["obs"].diff(dim=1) == 1).all()  # consecutive steps of one episode
 
 
+def test_replay_returns_is_init_as_stored(tmp_path):
+    # is_init marks true episode starts only: a sequence that starts mid-episode must keep
+    # is_init False there, or the RSSM rollout discards the stored state and action.
+    data = _episodes([20, 20])
+    data["is_init"] = (data["obs"] == 0).unsqueeze(-1)
+    replay = SequenceReplay(
+        tmp_path, 1000, batch_size=64, sequence_length=5, keys=["obs", "is_init"]
+    )
+    replay.extend(data)
+    sample = replay.sample()
+    assert torch.equal(sample["is_init"].squeeze(-1), sample["obs"] == 0)
+    assert not sample["is_init"][:, 0].all()  # most sequences start mid-episode
+
+
 def test_replay_resume_keeps_data_and_shifts_trajectory_ids(tmp_path):
     replay = SequenceReplay(tmp_path, 1000, batch_size=4, sequence_length=3, keys=["obs"])
     replay.extend(_episodes([10, 10]))

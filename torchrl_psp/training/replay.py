@@ -28,6 +28,9 @@ class SequenceReplay:
     Sequences never cross trajectories (``("collector", "traj_ids")``) nor the seams
     between collected batches of different workers; trajectory ids of data added after a
     resume are shifted past every stored id, so old and new episodes never merge.
+    ``"is_init"`` comes back as stored (true only at episode starts): a sequence that
+    starts mid-episode starts from the acting policy's stored RSSM state and action, as
+    :class:`~torchrl.modules.RSSMRolloutV3` expects.
 
     Args:
         directory: where the storage and its metadata live.
@@ -69,7 +72,12 @@ class SequenceReplay:
         storage = LazyMemmapStorage(capacity, scratch_dir=self.storage_dir, existsok=True)
         self.buffer = TensorDictReplayBuffer(
             storage=storage,
-            sampler=SliceSampler(slice_len=sequence_length, traj_key=TRAJ_KEY, strict_length=True),
+            # init_key=None: keep the stored "is_init" (true episode starts only). TorchRL's
+            # default marks every slice start, which makes the RSSM rollout discard the
+            # stored acting state and the first action of every sequence.
+            sampler=SliceSampler(
+                slice_len=sequence_length, traj_key=TRAJ_KEY, strict_length=True, init_key=None
+            ),
             batch_size=batch_size * sequence_length,
         )
         self.traj_offset = 0
