@@ -22,9 +22,9 @@ import time
 import numpy as np
 import torch
 from tensordict import TensorDict
-from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_psp.training import DreamerTrainer, load_run_config
+from torchrl_psp.training.evaluation import evaluate_policy
 
 
 def _posterior_pool(trainer, batches: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,15 +37,6 @@ def _posterior_pool(trainer, batches: int) -> tuple[torch.Tensor, torch.Tensor]:
             states.append(state.reshape(-1, state.shape[-1]))
             beliefs.append(belief.reshape(-1, belief.shape[-1]))
     return torch.cat(states), torch.cat(beliefs)
-
-
-def _real_return(trainer, episodes: int, steps: int) -> list[float]:
-    returns = []
-    for _ in range(episodes):
-        with set_exploration_type(ExplorationType.DETERMINISTIC), torch.no_grad():
-            episode = trainer.eval_env.rollout(steps, trainer.policy, break_when_any_done=True)
-        returns.append(float(episode["next", "reward"].sum()))
-    return returns
 
 
 def main() -> None:
@@ -73,7 +64,9 @@ def main() -> None:
     start, targets, entropies = time.time(), [], []
     for update in range(args.updates + 1):
         if update % args.eval_every == 0:
-            real = _real_return(trainer, args.episodes, args.steps)
+            real = evaluate_policy(
+                trainer.eval_env, trainer.policy, args.episodes, args.steps
+            ).returns
             target = np.mean(targets) if targets else float("nan")
             entropy = np.mean(entropies) if entropies else float("nan")
             print(

@@ -28,6 +28,7 @@ from tensordict import TensorDict
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_psp.training import DreamerTrainer, load_run_config
+from torchrl_psp.training.evaluation import evaluate_policy
 
 
 def _open_loop(agent, state, belief, actions, starts, k):
@@ -57,8 +58,7 @@ def _simple_policy(name: str, agent):
 def _real_returns(trainer, name: str, episodes: int, steps: int) -> list[float]:
     """Returns of ``episodes`` evaluation episodes of a policy named as in :func:`_simple_policy`."""
     env = trainer.eval_env
-    policy = trainer.policy
-    mode = ExplorationType.DETERMINISTIC if "mode" in name else ExplorationType.RANDOM
+    policy, mode = trainer.policy, ExplorationType.DETERMINISTIC
     if name == "zero":
 
         def policy(td):
@@ -66,12 +66,9 @@ def _real_returns(trainer, name: str, episodes: int, steps: int) -> list[float]:
 
     elif name == "uniform random":
         policy = None
-    returns = []
-    for _ in range(episodes):
-        with set_exploration_type(mode), torch.no_grad():
-            episode = env.rollout(steps, policy, break_when_any_done=True)
-        returns.append(float(episode["next", "reward"].sum()))
-    return returns
+    elif "sampled" in name:
+        mode = ExplorationType.RANDOM
+    return evaluate_policy(env, policy, episodes, steps, exploration_type=mode).returns
 
 
 def main() -> None:

@@ -51,15 +51,20 @@ class EvaluationResult:
 
 
 def evaluate_policy(
-    env: EnvBase, policy: TensorDictModuleBase, episodes: int, max_steps: int
+    env: EnvBase,
+    policy: TensorDictModuleBase | None,
+    episodes: int,
+    max_steps: int,
+    exploration_type: ExplorationType = ExplorationType.DETERMINISTIC,
 ) -> EvaluationResult:
     """Plays ``episodes`` episodes with the policy's mode (``ExplorationType.DETERMINISTIC``).
 
     Each episode ends when the env says done or after ``max_steps`` steps; its return is
-    the sum of rewards.
+    the sum of rewards. ``exploration_type=ExplorationType.RANDOM`` samples the policy
+    instead; ``policy=None`` plays uniformly random actions (``env.rollout``'s default).
     """
     returns, lengths, first = [], [], None
-    with set_exploration_type(ExplorationType.DETERMINISTIC), torch.no_grad():
+    with set_exploration_type(exploration_type), torch.no_grad():
         for _ in range(episodes):
             rollout = env.rollout(max_steps, policy, break_when_any_done=True)
             returns.append(float(rollout["next", "reward"].sum()))
