@@ -1,6 +1,7 @@
 """MujocoPixels and the fast rendering settings."""
 
 import numpy as np
+import pytest
 import torch
 from dm_control import suite
 from torchrl.envs import DMControlWrapper, TransformedEnv
@@ -59,3 +60,17 @@ def test_fast_rendering_settings_give_nearly_the_same_picture():
     # shadow edges and anti-aliasing differ; the picture does not
     assert difference.mean() < 2.0
     assert (difference.max(-1) > 32).mean() < 0.02
+
+
+def test_large_image_grows_the_framebuffer_of_an_already_rendering_physics():
+    env = _env(image_size=64)
+    env.reset()  # contexts exist at DMC's 640x480 framebuffer
+    physics = env.base_env._env.physics
+    image = PhysicsRenderer(physics).rgb(500, 700, 0)
+    assert image.shape == (500, 700, 3) and image.std() > 10
+    assert env.rand_step(env.reset())["next", "pixels"].shape == (64, 64, 3)
+
+
+def test_image_size_is_checked():
+    with pytest.raises(ValueError, match=r"image_size must .*got '64' \(str\)"):
+        MujocoPixels(image_size="64")

@@ -12,8 +12,10 @@ from torchrl_psp.envs import (
     VideoBackground,
     VideoFolder,
     bounce_index,
+    make_env,
     renderer_for,
 )
+from torchrl_psp.envs.video_sources import decoder_reason
 
 
 def _frames(n: int, height: int = 40, width: int = 60) -> np.ndarray:
@@ -119,3 +121,39 @@ def test_same_seed_same_actions_same_frames():
     first = rollout_with_actions(with_transform(VideoBackground(seed=2)), actions)
     second = rollout_with_actions(with_transform(VideoBackground(seed=2)), actions)
     assert torch.equal(first["pixels"], second["pixels"])
+
+
+def test_corrupt_video_error_names_the_file_and_the_reason_only(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "bad.mp4").write_bytes(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match=r"Could not read .*bad\.mp4: ") as error:
+        VideoFolder(tmp_path).frames(16, 16)
+    message = str(error.value)
+    assert "Invalid data" in message  # ffmpeg's reason is kept...
+    assert "ffmpeg version" not in message and "configuration:" not in message  # ...its banner not
+    assert "\n" not in message and len(message) < 400
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+    # through make_env: the frames are decoded at the first reset
+    env = make_env("cheetah", "run", distractor="video", video_source=tmp_path)
+    with pytest.raises(ValueError, match=r"Could not read .*bad\.mp4: ") as error:
+        env.reset()
+    assert "ffmpeg version" not in str(error.value)
+
+
+def test_decoder_reason_keeps_first_line_and_last_log_line():
+    error = OSError(
+        "Could not load meta information\n=== stderr ===\n\nffmpeg version 9\n  x\nBad."
+    )
+    assert decoder_reason(error) == "Could not load meta information (ffmpeg: Bad.)"
+    assert decoder_reason(ValueError("cannot identify image file 'a.png'")) == (
+        "cannot identify image file 'a.png'"
+    )
+    assert len(decoder_reason(RuntimeError("x" * 1000))) == 300
+
+
+def test_video_source_sizes_must_be_positive_ints(tmp_path):
+    iio.imwrite(tmp_path / "c.png", np.full((20, 20, 3), 7, dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"max_frames must be a positive int or None, got 1\.5"):
+        VideoFolder(tmp_path, max_frames=1.5)
+    with pytest.raises(ValueError, match=r"num_frames must be a positive int, got 0"):
+        ProceduralVideo(num_frames=0)

@@ -6,8 +6,10 @@ Pixels are ``uint8`` ``(*batch, H, W, 3)`` (channels last, as DeepMind Control r
 them) under ``"pixels"``; see :mod:`torchrl_psp.keys` for the other entries.
 """
 
+from torchrl_psp.envs._checks import MAX_IMAGE_SIZE
 from torchrl_psp.envs._physics import (
     PhysicsRenderer,
+    ensure_framebuffer,
     mujoco_physics,
     renderer_for,
     set_fast_rendering,
@@ -27,6 +29,7 @@ __all__ = [
     "DEFAULT_TASK_GEOMS",
     "DISTRACTORS",
     "GroundTruthSegmentation",
+    "MAX_IMAGE_SIZE",
     "MujocoPixels",
     "PAPER_TASKS",
     "PhysicsRenderer",
@@ -38,6 +41,7 @@ __all__ = [
     "available_tasks",
     "bounce_index",
     "colorkey_mask",
+    "ensure_framebuffer",
     "make_env",
     "mujoco_physics",
     "reafferent_grids",

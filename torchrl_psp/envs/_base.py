@@ -8,6 +8,7 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.envs import Transform
 
+from torchrl_psp.envs._checks import parse_image_size
 from torchrl_psp.envs._physics import PhysicsRenderer, mujoco_physics, renderer_for
 from torchrl_psp.keys import PIXELS_KEY
 
@@ -15,12 +16,7 @@ from torchrl_psp.keys import PIXELS_KEY
 def _parse_image_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     if image_size is None:
         return None
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
-    height, width = (int(v) for v in image_size)
-    if height < 1 or width < 1:
-        raise ValueError(f"image_size must be positive, got {image_size}.")
-    return height, width
+    return parse_image_size(image_size)
 
 
 class PhysicsTransform(Transform):

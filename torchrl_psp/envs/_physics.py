@@ -17,11 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchrl_psp.envs._checks import MAX_IMAGE_SIZE
+
 __all__ = [
     "PhysicsRenderer",
     "mujoco_physics",
     "renderer_for",
     "set_fast_rendering",
+    "ensure_framebuffer",
     "FAST_SHADOW_SIZE",
 ]
 
@@ -59,6 +62,45 @@ def set_fast_rendering(
     quality.offsamples = offsamples
     if getattr(physics, "_contexts", None) is not None:
         physics._free_rendering_contexts()
+
+
+def ensure_framebuffer(physics: Any, height: int, width: int) -> bool:
+    """Grows the model's offscreen framebuffer to hold a ``height`` x ``width`` image.
+
+    MuJoCo renders offscreen into a framebuffer of ``model.vis.global_.offwidth`` x
+    ``offheight`` pixels (640 x 480 in DeepMind Control's models), which bounds the image
+    size. The framebuffer is allocated with the rendering context, so existing contexts
+    are freed and rebuilt on the next render when it grows.
+
+    Args:
+        physics: a ``dm_control.mujoco.Physics``.
+        height, width: the image size, at most
+            :data:`~torchrl_psp.envs.MAX_IMAGE_SIZE`.
+
+    Returns:
+        whether the framebuffer was grown.
+
+    Examples:
+        >>> from dm_control import suite
+        >>> physics = suite.load("cartpole", "swingup").physics
+        >>> ensure_framebuffer(physics, 600, 1000), ensure_framebuffer(physics, 64, 64)
+        (True, False)
+        >>> int(physics.model.vis.global_.offheight), int(physics.model.vis.global_.offwidth)
+        (600, 1000)
+    """
+    buffer = physics.model.vis.global_
+    if height <= buffer.offheight and width <= buffer.offwidth:
+        return False
+    if max(height, width) > MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"Image size {height}x{width} exceeds the largest offscreen framebuffer "
+            f"({MAX_IMAGE_SIZE} pixels per side)."
+        )
+    buffer.offheight = max(height, int(buffer.offheight))
+    buffer.offwidth = max(width, int(buffer.offwidth))
+    if getattr(physics, "_contexts", None) is not None:
+        physics._free_rendering_contexts()
+    return True
 
 
 def mujoco_physics(env: Any) -> list[Any]:
@@ -127,6 +169,7 @@ class PhysicsRenderer:
         from dm_control.mujoco.engine import Camera
 
         physics = self.physics
+        ensure_framebuffer(physics, height, width)  # before the contexts: it may free them
         contexts = physics.contexts  # (re)creates rendering contexts when needed
         if contexts is not self._contexts:
             # Contexts were rebuilt (new render settings or a reloaded model): cameras

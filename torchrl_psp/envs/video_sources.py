@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from torchrl_psp.envs._checks import check_int
+
 __all__ = [
     "VideoSource",
     "VideoFolder",
@@ -69,6 +71,32 @@ def _to_rgb(frame: np.ndarray, path: Path) -> np.ndarray:
     return frame
 
 
+def decoder_reason(error: BaseException, max_chars: int = 300) -> str:
+    """The reason a decoder gives for failing, without ffmpeg's banner and log.
+
+    ``imageio``'s ffmpeg plug-in appends ffmpeg's whole stderr (version, build
+    configuration, library versions, then the log) to its message; the reason is its
+    first line and the last line of the log.
+
+    Examples:
+        >>> error = OSError("Could not load meta information\\n=== stderr ===\\n\\n"
+        ...                 "ffmpeg version 7 Copyright\\n  configuration: --enable-gpl\\n"
+        ...                 "Error opening input files: Invalid data found when processing input")
+        >>> decoder_reason(error)
+        'Could not load meta information (ffmpeg: Error opening input files: Invalid data found when processing input)'
+    """
+    text = str(error).strip() or type(error).__name__
+    head, _, log = text.partition("=== stderr ===")
+    lines = [line.strip() for line in head.splitlines() if line.strip()]
+    reason = lines[0] if lines else type(error).__name__
+    log_lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if log_lines:
+        reason = f"{reason} (ffmpeg: {log_lines[-1]})"
+    if len(reason) > max_chars:
+        reason = reason[: max_chars - 3] + "..."
+    return reason
+
+
 class VideoFolder(VideoSource):
     """Frames of every video and image in a folder, in file-name order.
 
@@ -84,7 +112,8 @@ class VideoFolder(VideoSource):
 
     Raises:
         FileNotFoundError: if the folder does not exist or holds no video or image.
-        ValueError: if a file cannot be decoded (the message names it).
+        ValueError: if a file cannot be decoded, when the frames are first asked for (the
+            message names the file and the decoder's reason, without ffmpeg's log).
 
     Examples:
         >>> import tempfile, imageio.v3 as iio
@@ -111,10 +140,8 @@ class VideoFolder(VideoSource):
                 f"Video folder {str(self.path)!r} holds no video or image; supported extensions: "
                 f"{' '.join(VIDEO_EXTENSIONS + IMAGE_EXTENSIONS)}."
             )
-        if max_frames is not None and max_frames < 1:
-            raise ValueError(f"max_frames must be positive, got {max_frames}.")
-        self.max_frames = max_frames
-        self.chunk = chunk
+        self.max_frames = check_int("max_frames", max_frames, minimum=1, allow_none=True)
+        self.chunk = check_int("chunk", chunk, minimum=1)
         self._cache: dict[tuple[int, int], torch.Tensor] = {}
 
     def _iter_frames(self, path: Path):
@@ -127,10 +154,10 @@ class VideoFolder(VideoSource):
                 for frame in iio.imiter(path):
                     yield _to_rgb(np.asarray(frame), path)
         except (OSError, ValueError, RuntimeError) as error:
-            raise ValueError(f"Could not read {path}: {error}") from error
+            raise ValueError(f"Could not read {path}: {decoder_reason(error)}") from None
         except Exception as error:  # decoders raise their own exception types
             if type(error).__module__.split(".")[0] in ("av", "PIL", "imageio"):
-                raise ValueError(f"Could not read {path}: {error}") from error
+                raise ValueError(f"Could not read {path}: {decoder_reason(error)}") from None
             raise
 
     def frames(self, height: int, width: int) -> torch.Tensor:
@@ -203,9 +230,7 @@ class ProceduralVideo(VideoSource):
     """
 
     def __init__(self, num_frames: int = 500, seed: int = 0, speed: float = 1.5):
-        if num_frames < 1:
-            raise ValueError(f"num_frames must be positive, got {num_frames}.")
-        self.num_frames = num_frames
+        self.num_frames = check_int("num_frames", num_frames, minimum=1)
         self.seed = seed
         self.speed = speed
         self._cache: dict[tuple[int, int], torch.Tensor] = {}
