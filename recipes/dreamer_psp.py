@@ -58,16 +58,9 @@ def resolve_preset(cfg: DictConfig) -> DictConfig:
 
 def resumed_config(run_dir: Path) -> DictConfig:
     """The stored configuration of ``run_dir``, with the overrides allowed on resume."""
-    from torchrl_psp.training import RESUMABLE, ConfigError, load_run_config
+    from torchrl_psp.training import resume_config
 
-    cfg = load_run_config(run_dir)
-    overrides = _command_line_overrides()
-    refused = [o for o in overrides if not o.split("=")[0].lstrip("+").startswith(RESUMABLE)]
-    if refused:
-        raise ConfigError(
-            f"Cannot change {refused} when resuming a run (only {', '.join(RESUMABLE)} may change)."
-        )
-    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    return resume_config(run_dir, _command_line_overrides())
 
 
 def describe(cfg: DictConfig, run_dir: Path, resume: bool) -> str:
@@ -89,20 +82,41 @@ def describe(cfg: DictConfig, run_dir: Path, resume: bool) -> str:
     )
 
 
+def _fail(kind: str, message: str) -> None:
+    lines = message.splitlines()
+    print(f"{kind}: {lines[0]}" if len(lines) == 1 else f"{kind}:", file=sys.stderr)
+    for line in lines if len(lines) > 1 else []:
+        print(f"  {line}", file=sys.stderr)
+    sys.exit(2)
+
+
 @hydra.main(version_base="1.3", config_path="config", config_name="config")
 def main(cfg: DictConfig) -> dict:
-    from torchrl_psp.training import ConfigError, DreamerTrainer
+    from torchrl_psp.objectives import NonFiniteUpdateError
+    from torchrl_psp.training import (
+        ConfigError,
+        DamagedCheckpointError,
+        DreamerTrainer,
+        RunDirectoryBusyError,
+        validate_config,
+    )
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     resume = cfg.resume not in (None, "")
     try:
         cfg = resumed_config(Path(cfg.resume)) if resume else resolve_preset(cfg)
+        validate_config(cfg)  # every setting, before anything is built
         print(describe(cfg, run_dir, resume), flush=True)
         trainer = DreamerTrainer(cfg, run_dir, resume=resume)
     except ConfigError as error:
-        print(f"Configuration error: {error}", file=sys.stderr)
-        sys.exit(2)
-    result = trainer.train()
+        _fail("Configuration error", str(error))
+    except (RunDirectoryBusyError, DamagedCheckpointError) as error:
+        _fail("Cannot start", str(error))
+    try:
+        result = trainer.train()
+    except NonFiniteUpdateError as error:
+        print(f"Stopped: {error} Last checkpoint: {run_dir / 'checkpoint.pt'}", file=sys.stderr)
+        sys.exit(1)
     print(
         f"Done: {result['env_steps']} env steps, {result['updates']} updates, final evaluation "
         f"return {result['final_eval_return']:.1f} +- {result['final_eval_std']:.1f}. Run: {run_dir}"
@@ -110,5 +124,31 @@ def main(cfg: DictConfig) -> dict:
     return result
 
 
+def _check_resume_argument(argv: list[str]) -> None:
+    """Before hydra creates its output folder: ``resume=`` must name a run, and a free one.
+
+    Hydra writes ``.hydra/`` and a log file into the run directory before ``main`` runs;
+    a path that is no run must not be created, and a run that another process owns must
+    not get those files rewritten.
+    """
+    values = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
+    if not values or values[-1] in ("", "null", "None"):
+        return
+    from torchrl_psp.training.lock import RunDirectoryBusyError, lock_run_directory
+
+    run_dir = Path(values[-1])
+    if not (run_dir / "config.yaml").is_file():
+        _fail(
+            "Configuration error",
+            f"resume={run_dir}: no run there (missing {run_dir / 'config.yaml'}); nothing was "
+            "written.",
+        )
+    try:
+        lock_run_directory(run_dir)  # held until this process exits
+    except RunDirectoryBusyError as error:
+        _fail("Cannot start", str(error))
+
+
 if __name__ == "__main__":
+    _check_resume_argument(sys.argv[1:])
     main()

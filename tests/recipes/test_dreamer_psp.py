@@ -28,6 +28,30 @@ def run_recipe(run_dir: Path, *overrides: str, timeout: float = 600) -> subproce
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def wait_for_run(
+    process: subprocess.Popen,
+    reached,
+    progress,
+    stall_timeout: float = 900,
+) -> None:
+    """Waits until ``reached()`` holds, failing on the run's own state, not on a deadline:
+    when the process exits (with its stderr), or when ``progress()`` has not changed for
+    ``stall_timeout`` seconds (a hung run; a slow, busy machine still makes progress)."""
+    last, since = progress(), time.time()
+    while not reached():
+        if process.poll() is not None:
+            error = process.stderr.read() if process.stderr else b""
+            if isinstance(error, bytes):
+                error = error.decode(errors="replace")
+            pytest.fail(f"the run exited with {process.returncode}: {error[-3000:]}")
+        now = progress()
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since > stall_timeout:
+            pytest.fail(f"the run made no progress for {stall_timeout:.0f} s (stuck at {now})")
+        time.sleep(0.2)
+
+
 def read_scalar(run_dir: Path, name: str) -> list[tuple[int, float]]:
     path = run_dir / "logs" / "scalars" / f"{name}.csv"
     rows = [line.split(",") for line in path.read_text().splitlines() if line]
@@ -105,16 +129,19 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
         [*command, *overrides], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     replay_state = run_dir / "replay" / "replay_state.json"
-    deadline = time.time() + 300
+
+    def env_steps() -> int:
+        try:
+            return json.loads(replay_state.read_text())["extra"]["env_steps"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return 0
+
     try:
-        while time.time() < deadline:
-            if (run_dir / "checkpoint.pt").exists() and replay_state.exists():
-                if json.loads(replay_state.read_text())["extra"]["env_steps"] >= 1000:
-                    break
-            assert process.poll() is None, process.stderr.read().decode()[-3000:]
-            time.sleep(0.2)
-        else:
-            pytest.fail("the run did not reach 1000 env steps in time")
+        wait_for_run(
+            process,
+            lambda: (run_dir / "checkpoint.pt").exists() and env_steps() >= 1000,
+            progress=env_steps,
+        )
     finally:
         process.send_signal(signal.SIGKILL)  # a real kill: no clean-up code runs
         process.wait()

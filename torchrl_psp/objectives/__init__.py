@@ -1,17 +1,26 @@
 """Policy-Shaped Prediction and Segmentation Dreamer losses on TorchRL's DreamerV3 losses."""
 
 from torchrl_psp.objectives.psp import PSPModelLoss, adversarial_action_loss
-from torchrl_psp.objectives.reconstruction import ImageReconstructionModelLoss, check_chw_image
+from torchrl_psp.objectives.reconstruction import (
+    ImageReconstructionModelLoss,
+    check_chw_image,
+    check_image_scale,
+)
 from torchrl_psp.objectives.sd import SDModelLoss
 from torchrl_psp.objectives.selective_l2 import selective_l2_filter
+from torchrl_psp.objectives.stepper import (
+    FiniteUpdateStepper,
+    NonFiniteUpdateError,
+    make_optimization_stepper,
+)
 from torchrl_psp.objectives.variants import (
     VARIANTS,
     DreamerV3VariantLoss,
     make_model_loss,
-    make_optimization_stepper,
     make_variant_loss,
 )
 from torchrl_psp.objectives.weights import (
+    finite_magnitude,
     per_image_quantile,
     segment_mean,
     segment_weights,
@@ -21,11 +30,15 @@ from torchrl_psp.objectives.weights import (
 __all__ = [
     "VARIANTS",
     "DreamerV3VariantLoss",
+    "FiniteUpdateStepper",
     "ImageReconstructionModelLoss",
+    "NonFiniteUpdateError",
     "PSPModelLoss",
     "SDModelLoss",
     "adversarial_action_loss",
     "check_chw_image",
+    "check_image_scale",
+    "finite_magnitude",
     "make_model_loss",
     "make_optimization_stepper",
     "make_variant_loss",

@@ -11,7 +11,7 @@ from torchrl.objectives.dreamer_v3 import symlog
 
 from torchrl_psp.modules.saliency import image_to_unit_float
 
-__all__ = ["ImageReconstructionModelLoss", "check_chw_image"]
+__all__ = ["ImageReconstructionModelLoss", "check_chw_image", "check_image_scale"]
 
 
 def check_chw_image(pixels: torch.Tensor, key: NestedKey, channels: int | None = None) -> None:
@@ -39,6 +39,38 @@ def check_chw_image(pixels: torch.Tensor, key: NestedKey, channels: int | None =
             f"Entry {key!r} must be an image batch of shape (*batch, {expected}, H, W) "
             f"(channels first, uint8 or float in [0, 1], as the world model reads it); "
             f"got dtype={pixels.dtype} and shape={tuple(pixels.shape)}."
+        )
+
+
+def check_image_scale(pixels: torch.Tensor, key: NestedKey) -> None:
+    """Checks that images are on a scale the world model reads: ``uint8`` or float in ``[0, 1]``.
+
+    Float images on a 0-255 scale (or with negative values) would make the
+    reconstruction loss about 65,000 times too large without any error. Non-finite
+    values (``NaN``, ``inf``) are not a scale and pass this check: the learner's
+    stepper (:class:`~torchrl_psp.objectives.FiniteUpdateStepper`) skips such an update. Reading the range of
+    a float batch synchronises with the device; ``uint8`` images need no check. Skipped
+    inside :func:`torch.compile`.
+
+    Raises:
+        ValueError: naming ``key``, the range found and what is expected.
+
+    Examples:
+        >>> check_image_scale(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8), "pixels")
+        >>> check_image_scale(torch.full((1, 3, 2, 2), 255.0), "pixels")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Entry 'pixels' holds float images in [255, 255]; ...
+    """
+    if not pixels.is_floating_point() or pixels.numel() == 0 or torch.compiler.is_compiling():
+        return
+    # Non-finite values are the stepper's business, not a scale error.
+    low, high = torch.aminmax(torch.nan_to_num(pixels.detach(), nan=0.0, posinf=0.0, neginf=0.0))
+    if bool(low < 0) or bool(high > 1):
+        raise ValueError(
+            f"Entry {key!r} holds float images in [{float(low):g}, {float(high):g}]; the world "
+            "model reads uint8 images (0-255) or float images in [0, 1]: pass uint8, or divide "
+            "0-255 floats by 255."
         )
 
 
@@ -106,6 +138,7 @@ class ImageReconstructionModelLoss(DreamerV3ModelLoss):
         """The checked image entry of ``tensordict``."""
         images = self._get(tensordict, self.image_key, "images")
         check_chw_image(images, self.image_key, channels=self.image_channels)
+        check_image_scale(images, self.image_key)
         return images
 
     def _next(self, key: NestedKey) -> NestedKey:

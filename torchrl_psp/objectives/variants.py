@@ -1,9 +1,11 @@
-"""Full learner objectives of the project's variants (SPEC §4) and their optimisation stepper."""
+"""Full learner objectives of the project's variants (SPEC §4)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+from tensordict import TensorDictBase
 from tensordict.utils import NestedKey, unravel_key
 from torchrl.modules import DreamerV3ImageDecoder
 from torchrl.objectives import (
@@ -11,22 +13,20 @@ from torchrl.objectives import (
     DreamerV3Loss,
     DreamerV3ModelLoss,
     DreamerV3ValueLoss,
-    SoftUpdate,
 )
 from torchrl.objectives.utils import ValueEstimators
-from torchrl.trainers.algorithms import DreamerV3OptimizationStepper, DreamerV3Optimizer
 
 from torchrl_psp.modules.adversarial_head import AdversarialActionHead
 from torchrl_psp.modules.dreamer import DreamerV3Agent
 from torchrl_psp.modules.saliency import PolicySaliency
 from torchrl_psp.objectives.psp import PSPModelLoss
+from torchrl_psp.objectives.reconstruction import check_image_scale
 from torchrl_psp.objectives.sd import SDModelLoss
 
 __all__ = [
     "VARIANTS",
     "DreamerV3VariantLoss",
     "make_model_loss",
-    "make_optimization_stepper",
     "make_variant_loss",
 ]
 
@@ -66,6 +66,15 @@ class DreamerV3VariantLoss(DreamerV3Loss):
     def in_keys(self) -> list[NestedKey]:
         extra = getattr(self.model_loss, "extra_in_keys", [])
         return list(dict.fromkeys([*super().in_keys, *(unravel_key(key) for key in extra)]))
+
+    def forward(self, sample: TensorDictBase) -> TensorDictBase:
+        pixels = self.model_loss.tensor_keys.pixels
+        for key in pixels if isinstance(pixels, list) else [pixels]:
+            key = unravel_key(("next", key))
+            images = sample.get(key, None)
+            if isinstance(images, torch.Tensor):
+                check_image_scale(images, key)
+        return super().forward(sample)
 
 
 def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> DreamerV3ModelLoss:
@@ -212,71 +221,3 @@ def make_variant_loss(
         continuation_horizon=horizon,
         lmbda=lmbda,
     )
-
-
-def _parameter_groups(
-    loss: DreamerV3Loss, lr: float, actor_lr: float | None, critic_lr: float | None
-) -> list[dict[str, Any]]:
-    """One optimiser group per learning rate: world model (+ heads), actor, critic."""
-    actor = list(loss.actor_loss.actor_model.parameters())
-    critic = list(loss.value_loss.value_model.parameters())
-    taken = {id(p) for p in actor + critic}
-    rest = [p for p in loss.parameters() if id(p) not in taken]
-    groups = [{"params": rest, "lr": lr}]
-    for params, group_lr in ((actor, actor_lr), (critic, critic_lr)):
-        params = [p for p in params if p.requires_grad]
-        if params:
-            groups.append({"params": params, "lr": lr if group_lr is None else group_lr})
-    return groups
-
-
-def make_optimization_stepper(
-    loss: DreamerV3Loss,
-    *,
-    lr: float = 4e-5,
-    actor_lr: float | None = None,
-    critic_lr: float | None = None,
-    warmup_steps: int = 1000,
-    agc: float = 0.3,
-    slow_critic_tau: float = 0.02,
-    **stepper_kwargs,
-) -> DreamerV3OptimizationStepper:
-    """DreamerV3's optimiser over every parameter of ``loss`` (heads included) and its stepper.
-
-    One :class:`~torchrl.trainers.algorithms.DreamerV3Optimizer` (adaptive gradient
-    clipping, RMS scaling, momentum, warm-up) owns world model, auxiliary heads,
-    actor and critic; a :class:`~torchrl.objectives.SoftUpdate` moves the slow critic.
-
-    Args:
-        loss: the learner objective (e.g. from :func:`make_variant_loss`).
-        lr: learning rate (of every parameter not in the actor or the critic).
-        actor_lr: learning rate of the actor; ``None``: ``lr``.
-        critic_lr: learning rate of the critic; ``None``: ``lr``.
-        warmup_steps: learning-rate warm-up steps.
-        agc: adaptive gradient clipping ratio.
-        slow_critic_tau: rate of the slow critic.
-        **stepper_kwargs: for :class:`~torchrl.trainers.algorithms.DreamerV3OptimizationStepper`.
-            ``compile_train_step`` and ``cudagraph`` default to ``False`` here (TorchRL's
-            default compiles and captures on CUDA, which the PSP and SD losses, with
-            data-dependent shapes and an inner ``torch.autograd.grad``, are not tested
-            with); pass ``True`` to try them.
-
-    Returns:
-        The stepper (``.optimizer``, ``.target_updater``); call ``stepper.step(None, sample)``.
-
-    Examples:
-        >>> from torchrl.data import Bounded
-        >>> from torchrl_psp.modules import make_dreamer_v3
-        >>> agent = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
-        ...                         image_mults=(1, 2), device="cpu")
-        >>> stepper = make_optimization_stepper(make_variant_loss(agent, "dreamer"))
-        >>> type(stepper.optimizer).__name__
-        'DreamerV3Optimizer'
-    """
-    stepper_kwargs.setdefault("compile_train_step", False)
-    stepper_kwargs.setdefault("cudagraph", False)
-    optimizer = DreamerV3Optimizer(
-        _parameter_groups(loss, lr, actor_lr, critic_lr), lr=lr, agc=agc, warmup_steps=warmup_steps
-    )
-    target_updater = SoftUpdate(loss.value_loss, tau=slow_critic_tau)
-    return DreamerV3OptimizationStepper(loss, optimizer, target_updater, **stepper_kwargs)

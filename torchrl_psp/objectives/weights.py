@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["per_image_quantile", "segment_mean", "segment_weights", "weight_statistics"]
+__all__ = [
+    "finite_magnitude",
+    "per_image_quantile",
+    "segment_mean",
+    "segment_weights",
+    "weight_statistics",
+]
 
 
 def per_image_quantile(values: torch.Tensor, quantile: float) -> torch.Tensor:
@@ -69,6 +75,23 @@ def segment_mean(values: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
     return means[slots].view(num_images, num_pixels)
 
 
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def finite_magnitude(values: torch.Tensor) -> torch.Tensor:
+    """Row-wise finite magnitudes of ``values`` ``(N, P)``: ``|v|``, ``NaN -> 0``,
+    ``+-inf ->`` the largest finite magnitude of the row (``0`` when the row has none).
+
+    Examples:
+        >>> finite_magnitude(torch.tensor([[-3.0, float("nan"), float("-inf"), 1.0]]))
+        tensor([[3., 0., 3., 1.]])
+    """
+    magnitude = values.abs()
+    finite = torch.isfinite(magnitude)
+    largest = torch.where(finite, magnitude, 0.0).amax(-1, keepdim=True)
+    return torch.where(finite, magnitude, torch.where(magnitude.isnan(), 0.0, largest))
+
+
 def segment_weights(
     salience: torch.Tensor,
     segments: torch.Tensor | None,
@@ -80,7 +103,7 @@ def segment_weights(
 
     For each image independently:
 
-    1. clip the salience at its ``quantile`` (99th percentile):
+    1. clip the salience magnitude at its ``quantile`` (99th percentile):
        ``s_i = min(|G_i|, q_{0.99})``;
     2. ``W_i = mean of s_j over the segment of pixel i`` (Eq. 2); the unassigned
        segment (id 0) is one segment like the others. With ``segments=None``
@@ -92,8 +115,16 @@ def segment_weights(
     The result has mean 1 over every image (sum ``H * W``) and is a constant: it
     carries no gradient.
 
+    Salience that is not a finite magnitude is read by a fixed rule, so that one bad
+    pixel never makes weights non-finite or negative: a negative value counts by its
+    magnitude (the salience is ``|G|``); ``NaN`` counts as ``0`` (no information);
+    ``+inf`` and ``-inf`` count as the largest finite magnitude of the same image (then
+    clipped like any value). An image with no finite non-zero value gets uniform
+    weights (step 3). Every weight is therefore finite and ``>= 1 - alpha``.
+
     Args:
-        salience: non-negative per-pixel salience ``(*batch, H, W)``.
+        salience: per-pixel salience ``(*batch, H, W)``, ``H, W >= 1`` (magnitudes;
+            see the rule above for negative and non-finite values).
         segments: integer segment ids ``(*batch, H, W)`` (any integer dtype, ids
             ``>= 0``, meaningful within one image), or ``None``.
         alpha: interpolation towards uniform weights (PSP: 0.9).
@@ -111,9 +142,19 @@ def segment_weights(
         >>> segment_weights(torch.zeros(1, 2, 2), None)
         tensor([[[1., 1.],
                  [1., 1.]]])
+        >>> segment_weights(torch.tensor([[[float("nan"), -2.0], [float("inf"), 1.0]]]), None,
+        ...                 alpha=1.0, quantile=1.0)
+        tensor([[[0.0000, 1.6000],
+                 [1.6000, 0.8000]]])
     """
-    if salience.ndim < 2:
-        raise ValueError(f"salience must have shape (*batch, H, W), got {tuple(salience.shape)}.")
+    if not isinstance(salience, torch.Tensor):
+        raise ValueError(f"salience must be a tensor, got {type(salience).__name__}.")
+    if salience.ndim < 2 or 0 in salience.shape[-2:]:
+        raise ValueError(
+            f"salience must have shape (*batch, H, W) with H, W >= 1, got {tuple(salience.shape)}."
+        )
+    if not (salience.is_floating_point() or salience.dtype in _INTEGER_DTYPES):
+        raise ValueError(f"salience must be real numbers, got dtype {salience.dtype}.")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
     if segments is not None:
@@ -131,6 +172,7 @@ def segment_weights(
     flat = salience.detach().float().reshape(-1, height * width)
     if flat.numel() == 0:
         return flat.new_ones(shape)
+    flat = finite_magnitude(flat)
     flat = torch.minimum(flat, per_image_quantile(flat, quantile).unsqueeze(-1))
     if segments is not None:
         flat = segment_mean(flat, segments.reshape(-1, height * width))

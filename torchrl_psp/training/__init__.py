@@ -15,19 +15,25 @@ for torchrl's import.
 import importlib
 
 _EXPORTS = {
+    "DamagedCheckpointError": "checkpoint",
     "load_checkpoint": "checkpoint",
+    "load_latest_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
     "RESUMABLE": "config",
     "SEGMENTERS": "config",
     "ConfigError": "config",
     "load_run_config": "config",
+    "config_errors": "config",
     "resolve_device": "config",
+    "resume_config": "config",
     "validate_config": "config",
     "make_segmenter": "env",
     "make_training_env": "env",
     "EvaluationResult": "evaluation",
     "evaluate_policy": "evaluation",
     "RunLogger": "loggers",
+    "RunDirectoryBusyError": "lock",
+    "lock_run_directory": "lock",
     "SequenceReplay": "replay",
     "DreamerTrainer": "trainer",
 }

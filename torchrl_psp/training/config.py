@@ -13,10 +13,12 @@ __all__ = [
     "RESUMABLE",
     "SEGMENTERS",
     "ConfigError",
+    "config_errors",
     "load_run_config",
     "needs_segments",
     "needs_task_mask",
     "resolve_device",
+    "resume_config",
     "validate_config",
 ]
 
@@ -40,6 +42,7 @@ _ADDED_SETTINGS = {
     "optim.critic_lr": None,
     "optim.actor_gradient": "dynamics",
     "optim.entropy_bonus": 3e-4,
+    "optim.max_consecutive_skips": 5,
 }
 
 
@@ -65,6 +68,37 @@ def load_run_config(run_dir: str | Path) -> Any:
     return cfg
 
 
+def resume_config(run_dir: str | Path, overrides: list[str]) -> Any:
+    """The configuration to resume ``run_dir`` with: its stored one plus ``overrides``.
+
+    Only :data:`RESUMABLE` settings may change. A finished run (its ``done`` marker is
+    there) is refused unless ``overrides`` raise ``train.total_env_steps`` above the
+    budget it ran to, which extends it.
+
+    Raises:
+        ConfigError: no run in ``run_dir``, a setting that may not change, or a finished
+            run that the overrides do not extend; the message says which and the way out.
+    """
+    from omegaconf import OmegaConf
+
+    stored = load_run_config(run_dir)
+    refused = [o for o in overrides if not o.split("=")[0].lstrip("+").startswith(RESUMABLE)]
+    if refused:
+        raise ConfigError(
+            f"Cannot change {refused} when resuming a run (only {', '.join(RESUMABLE)} may change)."
+        )
+    cfg = OmegaConf.merge(stored, OmegaConf.from_dotlist(overrides))
+    if (Path(run_dir) / "done").exists():
+        budget, asked = stored.train.total_env_steps, cfg.train.total_env_steps
+        if not (_is_int(asked) and asked > budget):
+            raise ConfigError(
+                f"resume={run_dir}: the run has finished ({budget} env steps; its 'done' "
+                "marker is there), so there is nothing to resume. To extend it, raise the "
+                f"budget: train.total_env_steps=N with N > {budget}."
+            )
+    return cfg
+
+
 def needs_segments(variant: str) -> bool:
     """Whether the variant's loss reads ``"segments"`` (PSP with object aggregation)."""
     return variant.startswith("psp") and variant not in ("psp_noseg", "psp_nosal")
@@ -87,95 +121,208 @@ def resolve_device(device: str | None) -> torch.device:
     return device
 
 
-def validate_config(cfg: Any) -> None:
-    """Raises :class:`ConfigError` naming the setting and what is expected.
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
-    Checks the variant, the distractor and the segmentation source, that the variant gets
-    the entries its loss needs (``sd_approx`` and ``sd_l2`` need a *learned* task mask,
-    ``sd_gt`` the ground truth, PSP segments), that a SAM checkpoint exists when SAM is
-    used, and the sizes of the schedule.
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _image_stages(cfg: Any) -> int:
+    """Stride-2 stages of the configured image encoder (the image size must divide 2**n)."""
+    from omegaconf import OmegaConf
+
+    from torchrl_psp.modules.dreamer_config import DREAMER_V3_PRESETS
+
+    overrides = OmegaConf.to_container(cfg.model.overrides) if cfg.model.overrides else {}
+    mults = overrides.get("image_mults", DREAMER_V3_PRESETS[cfg.model.size].image_mults)
+    return len(mults)
+
+
+def _task_errors(env: Any) -> list[str]:
+    from dm_control import suite
+
+    domains = sorted({domain for domain, _ in suite.ALL_TASKS})
+    if env.domain not in domains:
+        return [
+            f"env.domain={env.domain!r} is not a DeepMind Control domain; expected one of {domains}."
+        ]
+    tasks = sorted(task for domain, task in suite.ALL_TASKS if domain == env.domain)
+    if env.task not in tasks:
+        return [
+            f"env.task={env.task!r} is not a task of env.domain={env.domain}; expected one of {tasks}."
+        ]
+    return []
+
+
+def _background_errors(env: Any) -> list[str]:
+    """The compositing mode, and settings the chosen distractor would not use (make_env's rule)."""
+    from torchrl_psp.envs import COMPOSITING_MODES
+    from torchrl_psp.envs.factory import _check_unused
+
+    if env.compositing not in COMPOSITING_MODES:
+        return [f"env.compositing must be one of {COMPOSITING_MODES}; got {env.compositing!r}."]
+    try:
+        _check_unused(
+            env.distractor,
+            compositing=env.compositing,
+            replace_floor=None,
+            video_source=env.video_source,
+            grayscale=env.grayscale,
+            max_video_frames=env.max_video_frames,
+            reafferent_seed=0,
+        )
+    except ValueError as error:
+        return [f"env: {error}".replace("make_env got arguments", "settings")]
+    return []
+
+
+def config_errors(cfg: Any) -> list[str]:
+    """Every problem of a recipe configuration, one line each (empty: it can run).
+
+    Checks the variant, the task, the distractor and the segmentation source, that the
+    variant gets the entries its loss needs (``sd_approx`` and ``sd_l2`` need a *learned*
+    task mask, ``sd_gt`` the ground truth, PSP segments), that a SAM checkpoint exists
+    when SAM is used, the image size against the encoder, every size and rate of the
+    schedule (type and range), and the device. Nothing is built.
     """
+    from omegaconf import OmegaConf
+
     from torchrl_psp.objectives import VARIANTS
 
-    variant = cfg.variant
+    errors: list[str] = []
+    variant, env = cfg.variant, cfg.env
     if variant not in VARIANTS:
-        raise ConfigError(f"Unknown variant {variant!r}; expected one of {sorted(VARIANTS)}.")
-    env = cfg.env
+        errors.append(f"Unknown variant {variant!r}; expected one of {sorted(VARIANTS)}.")
+    errors += _task_errors(env)
     if env.distractor not in ("none", "reafferent", "video"):
-        raise ConfigError(
-            f"env.distractor must be none, reafferent or video; got {env.distractor!r}."
-        )
+        errors.append(f"env.distractor must be none, reafferent or video; got {env.distractor!r}.")
+    errors += _background_errors(env)
     source = env.segmentation
     if source not in SEGMENTERS:
-        raise ConfigError(f"env.segmentation must be one of {SEGMENTERS}; got {source!r}.")
-    provided = _PROVIDES[source]
-    if needs_segments(variant) and "segments" not in provided:
-        raise ConfigError(
-            f"variant={variant} aggregates saliency within segments: set env.segmentation to gt, "
-            f"sam or weightfree (got {source!r}), or use variant=psp_noseg."
-        )
-    if variant == "sd_gt" and source != "gt":
-        raise ConfigError(
-            f"variant=sd_gt reconstructs the ground-truth task mask: set env.segmentation=gt (got {source!r})."
-        )
-    if variant in ("sd_approx", "sd_l2") and source not in ("persam", "weightfree"):
-        raise ConfigError(
-            f"variant={variant} needs a learned task-mask segmenter: set env.segmentation=persam "
-            f"or weightfree (got {source!r}); with ground-truth masks use variant=sd_gt."
-        )
+        errors.append(f"env.segmentation must be one of {SEGMENTERS}; got {source!r}.")
+    provided = _PROVIDES.get(source, set())
+    if source in SEGMENTERS and variant in VARIANTS:
+        if needs_segments(variant) and "segments" not in provided:
+            errors.append(
+                f"variant={variant} aggregates saliency within segments: set env.segmentation "
+                f"to gt, sam or weightfree (got {source!r}), or use variant=psp_noseg."
+            )
+        if variant == "sd_gt" and source != "gt":
+            errors.append(
+                "variant=sd_gt reconstructs the ground-truth task mask: set "
+                f"env.segmentation=gt (got {source!r})."
+            )
+        if variant in ("sd_approx", "sd_l2") and source not in ("persam", "weightfree"):
+            errors.append(
+                f"variant={variant} needs a learned task-mask segmenter: set "
+                f"env.segmentation=persam or weightfree (got {source!r}); with ground-truth "
+                "masks use variant=sd_gt."
+            )
     if source in ("sam", "persam"):
         checkpoint = cfg.segmenter.sam_checkpoint
         if not checkpoint:
-            raise ConfigError(
+            errors.append(
                 f"env.segmentation={source} needs a Segment Anything checkpoint: set "
                 "segmenter.sam_checkpoint=/path/to/sam_vit_b_01ec64.pth (download from "
-                "https://github.com/facebookresearch/segment-anything#model-checkpoints); nothing "
-                "is downloaded at run time. env.segmentation=weightfree needs no checkpoint."
+                "https://github.com/facebookresearch/segment-anything#model-checkpoints); "
+                "nothing is downloaded at run time. env.segmentation=weightfree needs no "
+                "checkpoint."
             )
-        if checkpoint != "random" and not Path(checkpoint).expanduser().is_file():
-            raise ConfigError(f"segmenter.sam_checkpoint={checkpoint!r} is not a file.")
-    train, replay = cfg.train, cfg.replay
+        elif checkpoint != "random" and not Path(checkpoint).expanduser().is_file():
+            errors.append(f"segmenter.sam_checkpoint={checkpoint!r} is not a file.")
+
     positive = {
-        "train.total_env_steps": train.total_env_steps,
-        "replay.batch_size": replay.batch_size,
-        "replay.sequence_length": replay.sequence_length,
-        "replay.capacity": replay.capacity,
+        "train.total_env_steps": cfg.train.total_env_steps,
+        "env.frame_skip": env.frame_skip,
+        "replay.batch_size": cfg.replay.batch_size,
+        "replay.sequence_length": cfg.replay.sequence_length,
+        "replay.capacity": cfg.replay.capacity,
         "collector.frames_per_batch": cfg.collector.frames_per_batch,
+        "eval.every_env_steps": cfg.eval.every_env_steps,
         "eval.episodes": cfg.eval.episodes,
+        "eval.max_steps": cfg.eval.max_steps,
         "checkpoint.every_updates": cfg.checkpoint.every_updates,
+        "logger.every_updates": cfg.logger.every_updates,
+        "optim.max_consecutive_skips": cfg.optim.max_consecutive_skips,
+        "optim.imagination_horizon": cfg.optim.imagination_horizon,
     }
     for name, value in positive.items():
-        if value is None or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+        if not _is_int(value) or value < 1:
+            errors.append(f"{name} must be a positive integer, got {value!r}.")
+    for name in ("collector.num_workers", "collector.prefill_steps", "optim.warmup_steps"):
+        value = OmegaConf.select(cfg, name)
+        if not _is_int(value) or value < 0:
+            errors.append(f"{name} must be an integer >= 0, got {value!r}.")
+    if not _is_int(cfg.seed):
+        errors.append(f"seed must be an integer, got {cfg.seed!r}.")
+
+    if cfg.model.size not in ("tiny", "small", "paper"):
+        errors.append(f"model.size must be tiny, small or paper; got {cfg.model.size!r}.")
+    size = env.image_size
+    if not _is_int(size) or size < 1:
+        errors.append(f"env.image_size must be a positive integer (pixels), got {size!r}.")
+    elif cfg.model.size in ("tiny", "small", "paper"):
+        multiple = 2 ** _image_stages(cfg)
+        if size % multiple:
+            errors.append(
+                f"env.image_size={size} must be a multiple of {multiple} (the image encoder "
+                f"halves it {multiple.bit_length() - 1} times), e.g. "
+                f"{max(multiple, size // multiple * multiple)}."
+            )
+
     if cfg.optim.actor_gradient not in ("reinforce", "dynamics"):
-        raise ConfigError(
+        errors.append(
             f"optim.actor_gradient must be reinforce or dynamics, got {cfg.optim.actor_gradient!r}."
         )
-    for name in ("lr", "actor_lr", "critic_lr"):
+    for name in ("lr", "actor_lr", "critic_lr", "horizon"):
         value = cfg.optim[name]
-        if value is None and name != "lr":  # null: optim.lr
+        if value is None and name in ("actor_lr", "critic_lr"):  # null: optim.lr
             continue
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise ConfigError(f"optim.{name} must be a positive number, got {value!r}.")
+        if not _is_number(value) or value <= 0:
+            errors.append(f"optim.{name} must be a positive number, got {value!r}.")
     entropy_bonus = cfg.optim.entropy_bonus
-    if not isinstance(entropy_bonus, (int, float)) or entropy_bonus < 0:
-        raise ConfigError(f"optim.entropy_bonus must be >= 0, got {entropy_bonus!r}.")
-    if replay.replay_ratio <= 0:
-        raise ConfigError(f"replay.replay_ratio must be positive, got {replay.replay_ratio}.")
-    workers = cfg.collector.num_workers
-    if cfg.collector.backend not in ("process", "ray"):
-        raise ConfigError(
-            f"collector.backend must be process or ray, got {cfg.collector.backend!r}."
-        )
-    if workers < 0:
-        raise ConfigError(f"collector.num_workers must be >= 0, got {workers}.")
-    if workers > 1 and cfg.collector.frames_per_batch // workers < replay.sequence_length:
-        raise ConfigError(
-            f"With {workers} workers each collected chunk has "
-            f"{cfg.collector.frames_per_batch // workers} steps, fewer than "
-            f"replay.sequence_length={replay.sequence_length}: sequences cannot span chunks of "
+    if not _is_number(entropy_bonus) or entropy_bonus < 0:
+        errors.append(f"optim.entropy_bonus must be >= 0, got {entropy_bonus!r}.")
+    ratio = cfg.replay.replay_ratio
+    if not _is_number(ratio) or ratio <= 0:
+        errors.append(f"replay.replay_ratio must be positive, got {ratio!r}.")
+
+    collector = cfg.collector
+    if collector.backend not in ("process", "ray"):
+        errors.append(f"collector.backend must be process or ray, got {collector.backend!r}.")
+    workers, frames, length = (
+        collector.num_workers,
+        collector.frames_per_batch,
+        cfg.replay.sequence_length,
+    )
+    if (
+        all(_is_int(v) and v > 0 for v in (workers, frames, length))
+        and workers > 1
+        and frames // workers < length
+    ):
+        errors.append(
+            f"With {workers} workers each collected chunk has {frames // workers} steps, "
+            f"fewer than replay.sequence_length={length}: sequences cannot span chunks of "
             "different workers. Raise collector.frames_per_batch."
         )
-    if cfg.model.size not in ("tiny", "small", "paper"):
-        raise ConfigError(f"model.size must be tiny, small or paper; got {cfg.model.size!r}.")
-    resolve_device(cfg.device)
+    if cfg.logger.wandb not in ("offline", "online", "disabled"):
+        errors.append(
+            f"logger.wandb must be offline, online or disabled; got {cfg.logger.wandb!r}."
+        )
+    try:
+        resolve_device(cfg.device)
+    except (ConfigError, RuntimeError) as error:
+        errors.append(str(error))
+    return errors
+
+
+def validate_config(cfg: Any) -> None:
+    """Raises :class:`ConfigError` listing every problem of ``cfg``, one line each.
+
+    See :func:`config_errors` for what is checked.
+    """
+    errors = config_errors(cfg)
+    if errors:
+        raise ConfigError("\n".join(errors))
