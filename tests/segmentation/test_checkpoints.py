@@ -7,7 +7,7 @@ import torch
 from segment_anything import sam_model_registry
 
 from torchrl_psp.segmentation import SAM_CHECKPOINT_URLS, build_tiny_sam, load_sam, resolve_device
-from torchrl_psp.segmentation.checkpoints import resolve_sam
+from torchrl_psp.segmentation.sam.checkpoints import resolve_sam
 
 
 def _tiny_builder(checkpoint=None):

@@ -12,7 +12,7 @@ from torchrl_psp.segmentation import (
     check_reference,
     reference_from_env,
 )
-from torchrl_psp.segmentation.persam import dice_loss, sigmoid_focal_loss
+from torchrl_psp.segmentation.sam.persam import dice_loss, sigmoid_focal_loss
 from torchrl_psp.segmentation.testing import SyntheticPixelEnv
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from torchrl_psp.segmentation import build_tiny_sam, sam_core
+from torchrl_psp.segmentation import build_tiny_sam
+from torchrl_psp.segmentation.sam import core as sam_core
 
 
 @pytest.fixture()

@@ -31,6 +31,7 @@ from torchrl.modules.distributions import IndependentNormal
 
 from torchrl_psp.modules.actor import ActionClamp, BoundedNormalActorNet, PolicyCarry
 from torchrl_psp.modules.dreamer_config import DreamerV3Config, dreamer_v3_config
+from torchrl_psp.utils.device import resolve_device
 
 __all__ = ["DreamerV3Agent", "default_device", "make_dreamer_v3"]
 
@@ -38,13 +39,13 @@ __all__ = ["DreamerV3Agent", "default_device", "make_dreamer_v3"]
 def default_device(device: torch.device | str | None = None) -> torch.device:
     """``device`` as a :class:`torch.device`; ``None`` picks CUDA when available, else CPU.
 
+    The rule of :func:`torchrl_psp.utils.device.resolve_device`.
+
     Examples:
         >>> default_device("cpu")
         device(type='cpu')
     """
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return resolve_device(device)
 
 
 @dataclass

@@ -9,27 +9,31 @@
 * :class:`ColorTaskMask` -- one-shot colour classifier, no checkpoint -> ``"task_mask"``.
 
 All write the keys, dtypes and meaning of the ground-truth transform
-(:mod:`torchrl_psp.keys`), so every loss takes any of them.
+(:mod:`torchrl_psp.keys`), so every loss takes any of them. The SAM engine (models,
+automatic masks, PerSAM) is the subpackage :mod:`torchrl_psp.segmentation.sam`;
+``segment_anything`` is imported only where a SAM model is built.
 """
 
-from torchrl_psp.segmentation.automatic import automatic_segments, paint_segments, point_grid
 from torchrl_psp.segmentation.base import SegmentationTransform
 from torchrl_psp.segmentation.cache import FrameCache
-from torchrl_psp.segmentation.checkpoints import (
+from torchrl_psp.segmentation.reference import check_reference, reference_from_env
+from torchrl_psp.segmentation.sam import (
     SAM_CHECKPOINT_URLS,
+    PerSAMPredictor,
+    PerSAMSegmentation,
+    SAMSegmentation,
+    automatic_segments,
     build_tiny_sam,
     load_sam,
-    resolve_device,
+    paint_segments,
+    point_grid,
 )
-from torchrl_psp.segmentation.persam import PerSAMPredictor
-from torchrl_psp.segmentation.persam_transform import PerSAMSegmentation
-from torchrl_psp.segmentation.reference import check_reference, reference_from_env
-from torchrl_psp.segmentation.sam import SAMSegmentation
 from torchrl_psp.segmentation.weight_free import (
     ColorTaskMask,
     SuperpixelSegmentation,
     color_posterior,
 )
+from torchrl_psp.utils.device import resolve_device
 
 __all__ = [
     "SAM_CHECKPOINT_URLS",

@@ -110,15 +110,17 @@ def needs_task_mask(variant: str) -> bool:
 
 
 def resolve_device(device: str | None) -> torch.device:
-    """``"auto"``/``None`` -> CUDA when available, else CPU; otherwise ``torch.device(device)``."""
-    import torch
+    """:func:`torchrl_psp.utils.device.resolve_device`, CUDA required where asked for.
 
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device} was asked for, but CUDA is not available here.")
-    return device
+    Raises:
+        ConfigError: for a CUDA device on a machine without CUDA.
+    """
+    from torchrl_psp.utils.device import resolve_device as resolve
+
+    try:
+        return resolve(device, require_available=True)
+    except ValueError as error:  # torch.device's own RuntimeError passes through
+        raise ConfigError(str(error)) from None
 
 
 def _is_int(value: Any) -> bool:

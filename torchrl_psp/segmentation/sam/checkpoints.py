@@ -10,18 +10,16 @@ import os
 import pickle
 import zipfile
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
-from segment_anything import sam_model_registry
-from segment_anything.modeling import (
-    ImageEncoderViT,
-    MaskDecoder,
-    PromptEncoder,
-    Sam,
-    TwoWayTransformer,
-)
 
-__all__ = ["SAM_CHECKPOINT_URLS", "build_tiny_sam", "load_sam", "resolve_device", "resolve_sam"]
+from torchrl_psp.utils.device import resolve_device
+
+if TYPE_CHECKING:  # segment_anything is imported by the functions that build a SAM
+    from segment_anything.modeling import Sam
+
+__all__ = ["SAM_CHECKPOINT_URLS", "build_tiny_sam", "load_sam", "resolve_sam"]
 
 #: Official download locations of the Segment Anything checkpoints, per model type.
 SAM_CHECKPOINT_URLS: dict[str, str] = {
@@ -29,20 +27,6 @@ SAM_CHECKPOINT_URLS: dict[str, str] = {
     "vit_l": "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
     "vit_h": "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
 }
-
-
-def resolve_device(device: torch.device | str | None = "auto") -> torch.device:
-    """Returns ``device`` as a :class:`torch.device`; ``"auto"``/``None`` picks CUDA when present.
-
-    Examples:
-        >>> resolve_device("cpu")
-        device(type='cpu')
-        >>> resolve_device("auto").type in ("cpu", "cuda")
-        True
-    """
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _where_to_get(model_type: str) -> str:
@@ -86,6 +70,8 @@ def load_sam(
     path = os.fspath(checkpoint)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"SAM checkpoint not found: {path!r}. {_where_to_get(model_type)}")
+    from segment_anything import sam_model_registry
+
     try:
         sam = sam_model_registry[model_type](checkpoint=path)
     except (
@@ -131,6 +117,14 @@ def build_tiny_sam(
     """
     if image_size % 16 or image_size <= 0:
         raise ValueError(f"image_size must be a positive multiple of 16, got {image_size}.")
+    from segment_anything.modeling import (
+        ImageEncoderViT,
+        MaskDecoder,
+        PromptEncoder,
+        Sam,
+        TwoWayTransformer,
+    )
+
     dim, prompt_dim = 32, 32
     grid = image_size // 16
     with torch.random.fork_rng(devices=[]):
@@ -206,6 +200,8 @@ def resolve_sam(
                 "build_tiny_sam() gives a tiny random model for smoke tests."
             )
         return load_sam(model_type, checkpoint, device)
+    from segment_anything.modeling import Sam
+
     if not isinstance(sam, Sam):
         raise ValueError(f"`sam` must be a segment_anything Sam model, got {type(sam).__name__}.")
     return sam.eval().to(resolve_device(device))

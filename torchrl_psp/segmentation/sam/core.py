@@ -15,10 +15,13 @@ in frame pixel coordinates ``(x, y)`` and mapped like ``ResizeLongestSide.apply_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling import Sam
+
+if TYPE_CHECKING:  # segment_anything is imported where a SAM is built
+    from segment_anything.modeling import Sam
 
 __all__ = [
     "FrameGeometry",

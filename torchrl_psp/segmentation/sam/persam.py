@@ -1,7 +1,7 @@
 """PerSAM and PerSAM-F: one-shot personalised Segment Anything (Zhang et al., 2023).
 
 Implemented from the paper's description on top of ``segment_anything``'s modules
-(through :mod:`torchrl_psp.segmentation.sam_core`), batched over frames:
+(through :mod:`torchrl_psp.segmentation.sam.core`), batched over frames:
 
 1. **Target embedding.** The reference image is encoded; its mask, downsampled to the
    embedding grid as the fraction of each cell it covers, weights the average of the
@@ -33,13 +33,16 @@ so fitting costs a fraction of a second.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling import Sam
 
-from torchrl_psp.segmentation import sam_core
 from torchrl_psp.segmentation.reference import check_reference
+from torchrl_psp.segmentation.sam import core as sam_core
+
+if TYPE_CHECKING:  # segment_anything is imported where a SAM is built
+    from segment_anything.modeling import Sam
 
 __all__ = ["PerSAMPredictor", "dice_loss", "sigmoid_focal_loss"]
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from segment_anything.modeling import Sam
 
 from torchrl_psp.segmentation.base import SegmentationTransform
-from torchrl_psp.segmentation.checkpoints import resolve_sam
-from torchrl_psp.segmentation.persam import PerSAMPredictor
+from torchrl_psp.segmentation.sam.checkpoints import resolve_sam
+from torchrl_psp.segmentation.sam.persam import PerSAMPredictor
+
+if TYPE_CHECKING:  # segment_anything is imported where a SAM is built
+    from segment_anything.modeling import Sam
 
 __all__ = ["PerSAMSegmentation"]
 
@@ -27,7 +29,7 @@ class PerSAMSegmentation(SegmentationTransform):
     encoded (SD's preparation; ``blacken_reference=False`` keeps it). PerSAM-F's two
     mask weights are fitted on the reference at construction (see
     :attr:`fine_tune_seconds`). The algorithm is described in
-    :mod:`torchrl_psp.segmentation.persam`.
+    :mod:`torchrl_psp.segmentation.sam.persam`.
 
     The model lives on ``device`` (CUDA when present by default); ``Transform.to`` does
     not move it and it is not part of the transform's ``state_dict``.

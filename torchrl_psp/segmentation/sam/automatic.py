@@ -9,7 +9,7 @@ integer image. Differences, chosen to run without per-frame or per-point Python 
   dropped mask of higher priority overlaps it by more than ``nms_iou_thresh``), not
   greedy NMS on boxes;
 * masks are computed at frame size directly (see
-  :func:`~torchrl_psp.segmentation.sam_core.logits_to_frames`).
+  :func:`~torchrl_psp.segmentation.sam.core.logits_to_frames`).
 
 **Overlap rule.** Masks are ranked by predicted IoU (SAM's own quality estimate),
 highest first (``overlap="iou"``), or by area, smallest first (``overlap="area"``: parts
@@ -21,11 +21,15 @@ masks that own at least one pixel, so they are consecutive and deterministic.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from segment_anything.modeling import Sam
 
 from torchrl_psp.keys import SEGMENTS_DTYPE
-from torchrl_psp.segmentation import sam_core
+from torchrl_psp.segmentation.sam import core as sam_core
+
+if TYPE_CHECKING:  # segment_anything is imported where a SAM is built
+    from segment_anything.modeling import Sam
 
 __all__ = ["OVERLAP_RULES", "automatic_segments", "paint_segments", "point_grid"]
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
-from segment_anything.modeling import Sam
 
 from torchrl_psp.keys import MAX_SEGMENT_ID
-from torchrl_psp.segmentation.automatic import OVERLAP_RULES, automatic_segments
 from torchrl_psp.segmentation.base import SegmentationTransform
-from torchrl_psp.segmentation.checkpoints import resolve_sam
+from torchrl_psp.segmentation.sam.automatic import OVERLAP_RULES, automatic_segments
+from torchrl_psp.segmentation.sam.checkpoints import resolve_sam
+
+if TYPE_CHECKING:  # segment_anything is imported where a SAM is built
+    from segment_anything.modeling import Sam
 
 __all__ = ["SAMSegmentation"]
 
@@ -25,7 +28,7 @@ class SAMSegmentation(SegmentationTransform):
     ``int16`` id image (``0`` = unassigned). Overlaps are resolved deterministically: the
     mask with the highest predicted IoU wins (``overlap="iou"``; ``"area"`` lets the
     smallest win), ids are ``1..K`` in that order. See
-    :mod:`torchrl_psp.segmentation.automatic` for the exact rule.
+    :mod:`torchrl_psp.segmentation.sam.automatic` for the exact rule.
 
     Cost: every frame goes through SAM's ViT image encoder at ``encoder_input_size``
     (1024 for released models: a 64x64 frame is upsampled 16x, so it costs as much as a
@@ -121,7 +124,7 @@ class SAMSegmentation(SegmentationTransform):
             "amp_dtype": amp_dtype,
         }
         if encoder_input_size is not None:  # validate early
-            from torchrl_psp.segmentation.sam_core import frame_geometry
+            from torchrl_psp.segmentation.sam.core import frame_geometry
 
             frame_geometry(self.sam, 64, 64, encoder_input_size)
 
