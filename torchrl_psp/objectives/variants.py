@@ -22,6 +22,7 @@ from torchrl_psp.modules.saliency import PolicySaliency
 from torchrl_psp.objectives.psp import PSPModelLoss
 from torchrl_psp.objectives.reconstruction import check_image_scale
 from torchrl_psp.objectives.sd import SDModelLoss
+from torchrl_psp.variants import VARIANT_SPECS, variant_spec
 
 __all__ = [
     "VARIANTS",
@@ -30,18 +31,8 @@ __all__ = [
     "make_variant_loss",
 ]
 
-#: Variants and what their world-model loss does (SPEC §4 plus two PSP ablations).
-VARIANTS: dict[str, str] = {
-    "dreamer": "DreamerV3: plain reconstruction of x_t",
-    "psp": "PSP: policy saliency aggregated by segments + adversarial action head",
-    "psp_noseg": "PSP without segment aggregation (pixel-wise weights)",
-    "psp_noadv": "PSP without the adversarial head",
-    "psp_nosal": "PSP without saliency weighting (adversarial head only)",
-    "psp_value": "PSP with value-gradient (VaGraM-style) instead of policy saliency",
-    "sd_gt": "SD: reconstruct x_t * m_t (ground-truth mask)",
-    "sd_approx": "SD: reconstruct x_t * m_t (learned mask) with selective L2",
-    "sd_l2": "SD: reconstruct x_t * m_t (learned mask), naive L2",
-}
+#: Variants and what their world-model loss does (read from :data:`~torchrl_psp.variants.VARIANT_SPECS`).
+VARIANTS: dict[str, str] = {name: spec.description for name, spec in VARIANT_SPECS.items()}
 
 
 class DreamerV3VariantLoss(DreamerV3Loss):
@@ -98,8 +89,7 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
         >>> type(make_model_loss(agent, "psp_noseg")).__name__
         'PSPModelLoss'
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"Unknown variant {variant!r}; expected one of {sorted(VARIANTS)}.")
+    spec = variant_spec(variant)
     config = agent.config
     options: dict[str, Any] = {
         "kl_mode": "separate",
@@ -112,24 +102,25 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
         "reco_symlog": False,
         "detach_output": False,
     }
-    if variant != "dreamer":
+    if spec.model_loss != "dreamer":
         options["image_channels"] = agent.image_shape[0]
-    if variant.startswith("psp"):
-        if variant != "psp_nosal":
+    if spec.model_loss == "psp":
+        if spec.saliency is not None:
+            value = spec.saliency == "value"
             options["saliency"] = PolicySaliency(
                 agent.encoder,
                 agent.posterior,
-                agent.value if variant == "psp_value" else agent.actor,
-                head_output_key="state_value" if variant == "psp_value" else "loc",
+                agent.value if value else agent.actor,
+                head_output_key="state_value" if value else "loc",
             )
-        if variant != "psp_noadv":
+        if spec.adversarial_head:
             options["adversarial_head"] = AdversarialActionHead(
                 agent.encoded_dim, agent.action_dim, num_cells=config.mlp_units
             )
-        options["use_segments"] = variant != "psp_noseg"
+        options["use_segments"] = spec.segments
         loss_class = PSPModelLoss
-    elif variant.startswith("sd"):
-        if variant == "sd_approx":
+    elif spec.model_loss == "sd":
+        if spec.mask_head:
             options["mask_decoder"] = DreamerV3ImageDecoder(
                 config.feature_dim,
                 image_shape=(1, *agent.image_shape[1:]),

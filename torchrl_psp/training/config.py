@@ -15,8 +15,6 @@ __all__ = [
     "ConfigError",
     "config_errors",
     "load_run_config",
-    "needs_segments",
-    "needs_task_mask",
     "resolve_device",
     "resume_config",
     "validate_config",
@@ -26,14 +24,47 @@ __all__ = [
 RESUMABLE = ("train.", "eval.", "logger.", "checkpoint.", "collector.num_workers", "device")
 #: Sources of ``"segments"`` / ``"task_mask"`` the recipe knows (``env.segmentation``).
 SEGMENTERS = ("none", "gt", "sam", "weightfree", "persam")
-#: What each source provides.
+#: What each source provides: ``"segments"``, and a task mask that is ground truth or learned.
 _PROVIDES = {
     "none": set(),
-    "gt": {"segments", "task_mask"},
+    "gt": {"segments", "task_mask:gt"},
     "sam": {"segments"},
-    "weightfree": {"segments", "task_mask"},
-    "persam": {"task_mask"},
+    "weightfree": {"segments", "task_mask:learned"},
+    "persam": {"task_mask:learned"},
 }
+
+
+def _sources(entry: str) -> str:
+    names = [source for source in SEGMENTERS if entry in _PROVIDES[source]]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+def _segmentation_errors(variant: str, source: str) -> list[str]:
+    """What the variant's loss reads (:data:`~torchrl_psp.variants.VARIANT_SPECS`) against
+    what ``env.segmentation`` provides."""
+    from torchrl_psp.variants import VARIANT_SPECS
+
+    spec, provided = VARIANT_SPECS[variant], _PROVIDES[source]
+    errors = []
+    if spec.segments and "segments" not in provided:
+        errors.append(
+            f"variant={variant} aggregates saliency within segments: set env.segmentation to "
+            f"{_sources('segments')} (got {source!r}), or use a variant without segment "
+            "aggregation (e.g. psp_noseg)."
+        )
+    if spec.task_mask == "gt" and "task_mask:gt" not in provided:
+        errors.append(
+            f"variant={variant} reconstructs the ground-truth task mask: set "
+            f"env.segmentation={_sources('task_mask:gt')} (got {source!r})."
+        )
+    if spec.task_mask == "learned" and "task_mask:learned" not in provided:
+        with_gt = [v.name for v in VARIANT_SPECS.values() if v.task_mask == "gt"]
+        errors.append(
+            f"variant={variant} needs a learned task-mask segmenter: set env.segmentation="
+            f"{_sources('task_mask:learned')} (got {source!r}); with ground-truth masks use "
+            f"variant={' or '.join(with_gt)}."
+        )
+    return errors
 
 
 #: Settings added after runs were first recorded, with the value those runs used.
@@ -97,16 +128,6 @@ def resume_config(run_dir: str | Path, overrides: list[str]) -> Any:
                 f"budget: train.total_env_steps=N with N > {budget}."
             )
     return cfg
-
-
-def needs_segments(variant: str) -> bool:
-    """Whether the variant's loss reads ``"segments"`` (PSP with object aggregation)."""
-    return variant.startswith("psp") and variant not in ("psp_noseg", "psp_nosal")
-
-
-def needs_task_mask(variant: str) -> bool:
-    """Whether the variant's loss reads ``"task_mask"`` (the SD variants)."""
-    return variant.startswith("sd")
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -191,7 +212,7 @@ def config_errors(cfg: Any) -> list[str]:
     """
     from omegaconf import OmegaConf
 
-    from torchrl_psp.objectives import VARIANTS
+    from torchrl_psp.variants import VARIANT_SPECS as VARIANTS
 
     errors: list[str] = []
     variant, env = cfg.variant, cfg.env
@@ -204,24 +225,8 @@ def config_errors(cfg: Any) -> list[str]:
     source = env.segmentation
     if source not in SEGMENTERS:
         errors.append(f"env.segmentation must be one of {SEGMENTERS}; got {source!r}.")
-    provided = _PROVIDES.get(source, set())
     if source in SEGMENTERS and variant in VARIANTS:
-        if needs_segments(variant) and "segments" not in provided:
-            errors.append(
-                f"variant={variant} aggregates saliency within segments: set env.segmentation "
-                f"to gt, sam or weightfree (got {source!r}), or use variant=psp_noseg."
-            )
-        if variant == "sd_gt" and source != "gt":
-            errors.append(
-                "variant=sd_gt reconstructs the ground-truth task mask: set "
-                f"env.segmentation=gt (got {source!r})."
-            )
-        if variant in ("sd_approx", "sd_l2") and source not in ("persam", "weightfree"):
-            errors.append(
-                f"variant={variant} needs a learned task-mask segmenter: set "
-                f"env.segmentation=persam or weightfree (got {source!r}); with ground-truth "
-                "masks use variant=sd_gt."
-            )
+        errors += _segmentation_errors(variant, source)
     if source in ("sam", "persam"):
         checkpoint = cfg.segmenter.sam_checkpoint
         if not checkpoint:

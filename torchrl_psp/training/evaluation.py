@@ -86,16 +86,19 @@ def model_figures(
     device: torch.device,
     keys: list,
     *,
+    figures: tuple[str, ...] = ("reconstruction",),
     window: int = 32,
     frames: int = 4,
 ) -> dict[str, np.ndarray]:
     """The papers' panels on an evaluation episode, drawn by the world-model loss itself.
 
+    ``figures`` names them (a variant's :attr:`~torchrl_psp.variants.VariantSpec.figures`):
+
     * ``"reconstruction"`` (every variant; PSP Figs. 5/7): true | reconstruction |
       difference | PSP loss weight (when the loss computes weights).
     * ``"sd_masks"`` (SD variants): true | segmenter mask | target ``x * m`` |
       reconstruction | predicted mask | selective-L2 filter (the last two with the mask
-      decoder of ``sd_approx``).
+      decoder of ``sd_approx``); drawn when the episode has a task mask.
     """
     from torchrl_psp.training.panels import reconstruction_panel, sd_mask_panel
 
@@ -111,9 +114,11 @@ def model_figures(
     reconstructions = output["next", "reco_pixels"][0, index].detach().float().cpu()
     weights = output.get(("next", "loss_weights"), None)
     weights = None if weights is None else weights[0, index].detach().float().cpu()
-    figures = {"reconstruction": reconstruction_panel(images, reconstructions, weights)}
+    panels = {}
+    if "reconstruction" in figures:
+        panels["reconstruction"] = reconstruction_panel(images, reconstructions, weights)
     task_mask = sample.get(("next", "task_mask"), None)
-    if task_mask is not None and type(model_loss).__name__ == "SDModelLoss":
+    if task_mask is not None and "sd_masks" in figures:
         masks = task_mask[0, index].cpu()
         targets = images * masks.unsqueeze(-3)
         logits_key = getattr(model_loss.tensor_keys, "mask_logits", "task_mask_logits")
@@ -122,10 +127,10 @@ def model_figures(
         if logits is not None:
             predicted = torch.sigmoid(logits[0, index].detach().float()).cpu()
             filters = selective_l2_filter(masks, predicted, getattr(model_loss, "threshold", 0.9))
-        figures["sd_masks"] = sd_mask_panel(
+        panels["sd_masks"] = sd_mask_panel(
             images, targets, reconstructions, predicted, filters, masks
         )
-    return figures
+    return panels
 
 
 def episode_video(

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from torchrl_psp.training.runs import RunRecord
+from torchrl_psp.variants import VARIANT_SPECS
 
 __all__ = ["VARIANT_ORDER", "Cell", "ScoreTable", "curves_by_row", "score_table"]
 
-#: Column order of the tables (SPEC §4); other variants follow, alphabetically.
-VARIANT_ORDER = ("dreamer", "psp", "psp_noseg", "psp_noadv", "sd_gt", "sd_approx", "sd_l2")
+#: Column order of the tables: that of :data:`~torchrl_psp.variants.VARIANT_SPECS`; unknown
+#: variants follow, alphabetically.
+VARIANT_ORDER = tuple(VARIANT_SPECS)
 
 
 def _variant_key(variant: str, order: Sequence[str]) -> tuple[int, int, str]:
