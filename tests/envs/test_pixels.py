@@ -74,3 +74,34 @@ def test_large_image_grows_the_framebuffer_of_an_already_rendering_physics():
 def test_image_size_is_checked():
     with pytest.raises(ValueError, match=r"image_size must .*got '64' \(str\)"):
         MujocoPixels(image_size="64")
+
+
+def test_each_physics_transform_reports_its_own_camera():
+    """The camera a transform matches comes from the transform that renders the entry."""
+    import ast
+    from pathlib import Path
+
+    from torchrl.envs import Compose
+
+    import torchrl_psp.envs._base as base
+    from torchrl_psp.envs import GroundTruthSegmentation
+
+    class OtherPixels(MujocoPixels):
+        """Renders its pixels under another key."""
+
+    pixels = MujocoPixels(camera_id=1, fast=False)
+    assert pixels.camera_for("pixels") == 1 and pixels.camera_for("other") is None
+    segmentation = GroundTruthSegmentation()
+    assert segmentation.camera_for("pixels") is None  # renders no pixel observation
+    env = TransformedEnv(
+        DMControlWrapper(suite.load("cheetah", "run", task_kwargs={"random": 0})),
+        Compose(pixels, OtherPixels(camera_id=0, out_key="other"), segmentation),
+    )
+    assert segmentation.camera_id == 1
+    # The base class does not know its subclasses: no import of envs/pixels.py.
+    tree = ast.parse(Path(base.__file__).read_text())
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "torchrl_psp.envs.pixels" not in imported
+    env.close()

@@ -8,6 +8,7 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.envs import Transform
 
+from torchrl_psp._torchrl_private import serial_sub_envs, wrapped_env
 from torchrl_psp.envs._checks import parse_image_size
 from torchrl_psp.envs._physics import PhysicsRenderer, mujoco_physics, renderer_for
 from torchrl_psp.keys import PIXELS_KEY
@@ -75,6 +76,16 @@ class PhysicsTransform(Transform):
             self._camera_id = _camera_of(self.parent, self.pixels_key)
         return self._camera_id
 
+    def camera_for(self, pixels_key: str) -> int | None:
+        """The camera this transform renders the entry ``pixels_key`` with, or ``None``.
+
+        ``None`` here: a physics transform renders no pixel observation unless it says
+        so (as :class:`~torchrl_psp.envs.MujocoPixels` does for its ``out_key``). A
+        transform that matches the camera of ``pixels_key`` asks each physics transform
+        of its parent, nearest first.
+        """
+        return None
+
     def image_size(self) -> tuple[int, int]:
         """``(height, width)`` of the images this transform renders."""
         if self._image_size is None:
@@ -125,24 +136,22 @@ def _camera_of(env: Any, pixels_key: str) -> int:
     """Finds the camera with which ``env`` renders ``pixels_key`` (0 if unknown)."""
     from torchrl.envs import Compose, SerialEnv, TransformedEnv
 
-    from torchrl_psp.envs.pixels import MujocoPixels
-
     while env is not None:
         if isinstance(env, TransformedEnv):
             transforms = env.transform
             transforms = list(transforms) if isinstance(transforms, Compose) else [transforms]
             for transform in reversed(transforms):
-                if isinstance(transform, MujocoPixels) and transform.out_keys[0] == pixels_key:
-                    return transform.camera_id
+                if isinstance(transform, PhysicsTransform):
+                    camera = transform.camera_for(pixels_key)
+                    if camera is not None:
+                        return camera
             env = env.base_env
         elif isinstance(env, SerialEnv):
-            if env.is_closed:
-                env.start()
-            env = env._envs[0]
+            env = serial_sub_envs(env)[0]
         else:
             render_kwargs = getattr(env, "render_kwargs", None) or {}
             camera = render_kwargs.get("camera_id", 0)
             if isinstance(camera, str):
-                camera = env._env.physics.model.name2id(camera, "camera")
+                camera = wrapped_env(env).physics.model.name2id(camera, "camera")
             return int(camera)
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchrl_psp._torchrl_private import serial_sub_envs, wrapped_env
 from torchrl_psp.envs._checks import MAX_IMAGE_SIZE
 
 __all__ = [
@@ -131,10 +132,8 @@ def mujoco_physics(env: Any) -> list[Any]:
             "ParallelEnv(n, lambda: TransformedEnv(DMControlEnv(...), transform))."
         )
     if isinstance(env, SerialEnv):
-        if env.is_closed:
-            env.start()
-        return [physics for sub_env in env._envs for physics in mujoco_physics(sub_env)]
-    physics = getattr(getattr(env, "_env", None), "physics", None)
+        return [physics for sub_env in serial_sub_envs(env) for physics in mujoco_physics(sub_env)]
+    physics = getattr(wrapped_env(env), "physics", None)
     if physics is None or not hasattr(physics, "render"):
         raise ValueError(
             f"This transform needs a parent env with MuJoCo physics (torchrl's DMControlEnv or "

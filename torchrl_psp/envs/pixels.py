@@ -59,6 +59,10 @@ class MujocoPixels(PhysicsTransform):
         self.__dict__["_configured"] = False
         super().set_container(container)
 
+    def camera_for(self, pixels_key: str) -> int | None:
+        """:attr:`camera_id` for this transform's ``out_key``, ``None`` for other entries."""
+        return self.camera_id if pixels_key == self.out_keys[0] else None
+
     def _render(self, batch_shape: torch.Size) -> torch.Tensor:
         renderers = self.renderers()
         if self.fast and not self.__dict__["_configured"]:

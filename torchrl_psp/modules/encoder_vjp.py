@@ -24,6 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchrl.modules import DreamerV3ImageEncoder
 
+from torchrl_psp._torchrl_private import is_channel_rms_norm
+
 __all__ = [
     "EncoderPassCapture",
     "capture_encoder_pass",
@@ -66,8 +68,7 @@ def _stages(encoder: nn.Module) -> list[tuple[nn.Module, nn.Module, nn.Module]] 
         if not (
             isinstance(conv, nn.Conv2d)
             and conv.padding_mode == "zeros"
-            and type(norm).__name__ == "_DreamerV3ChannelRMSNorm"
-            and hasattr(norm, "eps")
+            and is_channel_rms_norm(norm)
             and isinstance(activation, nn.SiLU)
         ):
             return None

@@ -9,7 +9,6 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.data import TensorSpec
 from torchrl.envs.transforms import Transform
-from torchrl.envs.transforms.utils import _set_missing_tolerance
 
 from torchrl_psp.keys import (
     MAX_SEGMENT_ID,
@@ -149,8 +148,13 @@ class SegmentationTransform(Transform):
     def _reset(
         self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase
     ) -> TensorDictBase:
-        with _set_missing_tolerance(self, True):
+        # Tolerate a reset output without pixels (TorchRL's rule for transforms on reset).
+        tolerant = self.missing_tolerance
+        self.set_missing_tolerance(True)
+        try:
             return self._call(tensordict_reset)
+        finally:
+            self.set_missing_tolerance(tolerant)
 
     def _output_spec(self, pixels_spec: TensorSpec) -> TensorSpec:
         shape = pixels_spec.shape[:-1]
