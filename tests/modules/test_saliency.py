@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from tensordict import TensorDict
@@ -169,3 +171,85 @@ def test_bad_shapes_are_reported(tiny_agent):
         saliency(torch.rand(2, 3, 3, 16, 16), torch.randn(2, agent.config.rnn_hidden_dim))
     with pytest.raises(ValueError, match=r"\(\*batch, C, H, W\)"):
         saliency(torch.rand(16, 16), torch.randn(agent.config.rnn_hidden_dim))
+
+
+class _WrappedEncoder(nn.Module):
+    """The same encoder behind another class: its pass cannot be recorded."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.inner = encoder
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.inner(image)
+
+
+def _world_model_pass(agent, pixels, belief, state, encode=True, grad=True):
+    """A stand-in for the world-model loss: encodes the images and returns its latents."""
+
+    def world_model():
+        with torch.set_grad_enabled(grad):
+            encoded = agent.encoder(image_to_unit_float(pixels)) if encode else None
+        return {"encoded": encoded, "belief": belief, "state": state}
+
+    def latents(result):
+        return result["encoded"], result["belief"], result["state"]
+
+    return world_model, latents
+
+
+def test_run_with_salience_shares_the_encoder_pass_without_a_warning(tiny_agent, recwarn):
+    agent = tiny_agent
+    saliency = PolicySaliency(agent.encoder, agent.posterior, agent.actor)
+    pixels = torch.randint(0, 256, (2, 3, 3, 16, 16), dtype=torch.uint8)
+    belief = torch.randn(2, 3, agent.config.rnn_hidden_dim)
+    state = _posterior_samples(agent, (2, 3))
+    expected = saliency(pixels, belief, state=state)
+    calls = []
+    original = saliency.gradient
+    saliency.gradient = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
+    for share in (True, False):
+        result, salience = saliency.run_with_salience(
+            pixels, *_world_model_pass(agent, pixels, belief, state), share_encoder_pass=share
+        )
+        torch.testing.assert_close(salience, expected, rtol=0, atol=1e-6)
+        assert result["encoded"].grad_fn is not None  # kept for the world model
+    assert len(calls) == 1  # the separate encoder pass ran only with share_encoder_pass=False
+    assert not [w for w in recwarn if "separate encoder pass" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("other encoder", "is not a DreamerV3ImageEncoder"),
+        ("no grad", "gradients are disabled"),
+        ("encoder not run", "did not run the encoder"),
+        ("encoder without grad", "did not run the encoder"),
+    ],
+)
+def test_run_with_salience_falls_back_with_one_warning_naming_the_reason(tiny_agent, case, reason):
+    agent = tiny_agent
+    encoder = agent.encoder
+    if case == "other encoder":
+        encoder = _WrappedEncoder(agent.encoder)
+    saliency = PolicySaliency(encoder, agent.posterior, agent.actor)
+    pixels = torch.randint(0, 256, (1, 2, 3, 16, 16), dtype=torch.uint8)
+    belief = torch.randn(1, 2, agent.config.rnn_hidden_dim)
+    state = _posterior_samples(agent, (1, 2))
+    expected = saliency(pixels, belief, state=state)
+    world_model, latents = _world_model_pass(
+        agent,
+        pixels,
+        belief,
+        state,
+        encode=case != "encoder not run",
+        grad=case != "encoder without grad",
+    )
+    grad_mode = torch.no_grad() if case == "no grad" else torch.enable_grad()
+    with pytest.warns(UserWarning, match=f"separate encoder pass: .*{reason}"), grad_mode:
+        _, salience = saliency.run_with_salience(pixels, world_model, latents)
+    torch.testing.assert_close(salience, expected, rtol=0, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per instance
+        with grad_mode:
+            saliency.run_with_salience(pixels, world_model, latents)

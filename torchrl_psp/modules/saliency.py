@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 from tensordict import TensorDict
@@ -11,6 +13,7 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import nn
 
+from torchrl_psp._torchrl_private import posterior_logits, straight_through, unimix_probs
 from torchrl_psp.modules.encoder_vjp import (
     EncoderPassCapture,
     capture_encoder_pass,
@@ -19,6 +22,8 @@ from torchrl_psp.modules.encoder_vjp import (
 )
 
 __all__ = ["PolicySaliency", "image_to_unit_float"]
+
+Result = TypeVar("Result")
 
 
 def image_to_unit_float(pixels: torch.Tensor) -> torch.Tensor:
@@ -31,17 +36,6 @@ def image_to_unit_float(pixels: torch.Tensor) -> torch.Tensor:
     if pixels.is_floating_point():
         return pixels
     return pixels.float() / 255.0
-
-
-def _posterior_logits(
-    posterior: nn.Module, belief: torch.Tensor, encoded: torch.Tensor
-) -> torch.Tensor:
-    # RSSMPosteriorV3 exposes its deterministic logits (used by RSSMRolloutV3 too);
-    # any other posterior is called and its logits (first output) kept.
-    logits_fn = getattr(posterior, "_logits", None)
-    if logits_fn is not None:
-        return logits_fn(belief, encoded)
-    return posterior(belief, encoded)[0]
 
 
 class PolicySaliency(nn.Module):
@@ -66,7 +60,9 @@ class PolicySaliency(nn.Module):
     left untouched. Images are on the ``[0, 1]`` scale (``uint8`` input is divided by
     255), the scale the encoder and decoder use.
 
-    Two ways to run it give the same gradient:
+    :meth:`run_with_salience` runs the world model and returns the salience of the
+    images it encodes, reusing the world model's encoder pass where it can (the one
+    method a loss calls). Two ways to compute it give the same gradient:
 
     * :meth:`gradient` / :meth:`forward` run the encoder on the images;
     * :meth:`capture_encoder_pass` records the encoder's activations while the world
@@ -130,6 +126,7 @@ class PolicySaliency(nn.Module):
         self.head_output_key = head_output_key
         self.state_key = state_key
         self.belief_key = belief_key
+        self._warned_fallback = False
 
     @property
     def can_capture(self) -> bool:
@@ -158,16 +155,9 @@ class PolicySaliency(nn.Module):
                 f"of the images; got {tuple(belief.shape)}."
             )
         belief = belief.detach()
-        logits = _posterior_logits(self.posterior, belief, encoded)
-        probs = torch.softmax(logits, dim=-1)
-        unimix = getattr(self.posterior, "unimix", 0.0)
-        if unimix:
-            probs = (1 - unimix) * probs + unimix / probs.shape[-1]
-        if state is None:
-            sample = nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
-        else:
-            sample = state.detach().reshape(probs.shape).to(probs.dtype)
-        latent = (probs + (sample - probs).detach()).reshape(*batch_shape, -1)
+        logits = posterior_logits(self.posterior, belief, encoded)
+        probs = unimix_probs(logits, getattr(self.posterior, "unimix", 0.0))
+        latent = straight_through(probs, state).reshape(*batch_shape, -1)
         head_input = TensorDict(
             {self.state_key: latent, self.belief_key: belief}, batch_size=batch_shape
         )
@@ -240,3 +230,98 @@ class PolicySaliency(nn.Module):
         Arguments as :meth:`gradient`.
         """
         return self.gradient(pixels, belief, state=state).abs().sum(-3)
+
+    def run_with_salience(
+        self,
+        images: torch.Tensor,
+        world_model: Callable[[], Result],
+        latents: Callable[[Result], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]],
+        *,
+        share_encoder_pass: bool = True,
+    ) -> tuple[Result, torch.Tensor]:
+        """Runs the world model and returns its result with the salience of ``images``.
+
+        With ``share_encoder_pass`` the encoder's activations are recorded while
+        ``world_model()`` encodes the images, and the salience is computed from them
+        (:meth:`gradient_from_capture`, no second encoder pass). Otherwise, and where the
+        shared pass cannot be used (an encoder other than a DreamerV3 image encoder,
+        gradients disabled, or a world model that did not run the encoder with gradients),
+        the encoder runs again on the images (:meth:`forward`); the salience is the same.
+        The first fallback of this instance is warned about, with its reason.
+
+        Args:
+            images: the images the world model encodes, ``(*batch, C, H, W)``.
+            world_model: runs the world model's forward pass, e.g.
+                ``functools.partial(model_loss.forward, sample)``.
+            latents: reads from ``world_model()``'s result the encoder output of the
+                images ``(*batch, E)`` (with its graph), their RSSM beliefs ``(*batch, D)``
+                and the posterior samples ``(*batch, S)`` (or ``None``: the mode).
+            share_encoder_pass: reuse the world model's encoder pass when it can be.
+
+        Returns:
+            ``world_model()``'s result and the salience ``sum_c |G_c|``, ``(*batch, H, W)``.
+
+        Examples:
+            >>> from tensordict.nn import TensorDictModule
+            >>> from torchrl.modules import DreamerV3ImageEncoder, RSSMPosteriorV3
+            >>> encoder = DreamerV3ImageEncoder(depth=2, mults=(1, 2))
+            >>> posterior = RSSMPosteriorV3(
+            ...     hidden_dim=8, num_categoricals=2, num_classes=3, rnn_hidden_dim=4,
+            ...     obs_embed_dim=encoder.output_features((3, 8, 8)),
+            ... )
+            >>> actor = TensorDictModule(
+            ...     lambda state, belief: torch.cat([state, belief], -1).sum(-1, keepdim=True),
+            ...     in_keys=["state", "belief"], out_keys=["loc"],
+            ... )
+            >>> saliency = PolicySaliency(encoder, posterior, actor)
+            >>> pixels = torch.randint(0, 256, (2, 5, 3, 8, 8), dtype=torch.uint8)
+            >>> belief = torch.randn(2, 5, 4)
+            >>> def world_model():  # e.g. the world-model loss's forward pass
+            ...     return {"encoded": encoder(pixels.float() / 255), "belief": belief}
+            >>> output, salience = saliency.run_with_salience(
+            ...     pixels, world_model, lambda out: (out["encoded"], out["belief"], None)
+            ... )
+            >>> torch.allclose(salience, saliency(pixels, belief), atol=1e-6)
+            True
+            >>> output["encoded"].requires_grad  # the world model keeps its graph
+            True
+        """
+        reason = self._unshared_reason() if share_encoder_pass else None
+        if share_encoder_pass and reason is None:
+            with self.capture_encoder_pass() as capture:
+                result = world_model()
+            encoded, belief, state = latents(result)
+            if capture.complete and encoded.requires_grad:
+                gradient = self.gradient_from_capture(
+                    capture, encoded, images.shape, belief, state=state
+                )
+                return result, gradient.abs().sum(-3)
+            reason = "the world model did not run the encoder, with gradients, inside the call"
+        else:
+            result = world_model()
+            _, belief, state = latents(result)
+        if reason is not None:
+            self._warn_fallback(reason)
+        return result, self(images, belief, state=state)
+
+    def _unshared_reason(self) -> str | None:
+        """Why the world model's encoder pass cannot be shared before it runs, or ``None``."""
+        if not self.can_capture:
+            return (
+                f"the encoder ({type(self.encoder).__name__}) is not a DreamerV3ImageEncoder "
+                "of convolution, channel RMS norm and SiLU stages"
+            )
+        if not torch.is_grad_enabled():
+            return "gradients are disabled (torch.no_grad or inference mode)"
+        return None
+
+    def _warn_fallback(self, reason: str) -> None:
+        if self._warned_fallback:
+            return
+        self._warned_fallback = True
+        warnings.warn(
+            f"PolicySaliency computes the salience with a separate encoder pass: {reason}. "
+            "The salience is the same; the encoder runs twice (warned once per instance).",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule
 from tensordict.utils import NestedKey
 
+from torchrl_psp._torchrl_private import clear_loss_weakrefs
 from torchrl_psp.modules.adversarial_head import AdversarialActionHead
-from torchrl_psp.modules.encoder_vjp import EncoderPassCapture
 from torchrl_psp.modules.saliency import PolicySaliency
 from torchrl_psp.objectives.reconstruction import ImageReconstructionModelLoss
 from torchrl_psp.objectives.weights import segment_weights, weight_statistics
@@ -69,11 +69,12 @@ class PSPModelLoss(ImageReconstructionModelLoss):
       zeroes its action input, so the encoder is the only source of that action.
 
     The saliency shares the world model's encoder forward pass (see
-    :meth:`~torchrl_psp.modules.PolicySaliency.capture_encoder_pass`): one
+    :meth:`~torchrl_psp.modules.PolicySaliency.run_with_salience`): one
     :func:`torch.autograd.grad` call from the summed action means down to the
     encoder's first convolution, then that convolution's input gradient, give every
     image its gradient (the RSSM beliefs are detached). The world model's own
-    backward pass, and the gradients of its parameters, are unchanged.
+    backward pass, and the gradients of its parameters, are unchanged. Where the pass
+    cannot be shared, the saliency runs the encoder again (same weights) and warns once.
 
     Args:
         world_model: the world model (see :func:`~torchrl_psp.modules.make_dreamer_v3`).
@@ -190,14 +191,20 @@ class PSPModelLoss(ImageReconstructionModelLoss):
 
     def forward(self, tensordict: TensorDictBase) -> tuple[TensorDict, TensorDictBase]:
         images = self._images(tensordict)
-        capture = None
-        with ExitStack() as stack:
-            if self._shares_encoder_pass():
-                capture = stack.enter_context(self.saliency.capture_encoder_pass())
-            losses, output = super().forward(tensordict)
+        world_model = partial(super().forward, tensordict)
+        if self.saliency is None:
+            losses, output = world_model()
+            weights = self._given_weights(tensordict, images)
+        else:
+            (losses, output), salience = self.saliency.run_with_salience(
+                images,
+                world_model,
+                self._posterior_inputs,
+                share_encoder_pass=self.share_encoder_pass,
+            )
+            weights = self._salience_weights(tensordict, images, salience)
         losses.set("model_reco_unweighted", losses.get("loss_model_reco").detach())
 
-        weights = self._loss_weights(tensordict, output, images, capture)
         if weights is not None:  # otherwise DreamerV3's own image term stays
             target, prediction = self._target_and_prediction(images, output)
             error = self._pixel_error(target, prediction) * weights.unsqueeze(-3)
@@ -210,41 +217,32 @@ class PSPModelLoss(ImageReconstructionModelLoss):
             adv_loss, adv_metrics = self._adversarial_loss(tensordict, output)
             losses.set("loss_model_adv", self.lambda_adv * adv_loss.unsqueeze(-1))
             losses.update(adv_metrics)
-        self._clear_weakrefs(tensordict, losses)
+        clear_loss_weakrefs(self, tensordict, losses)
         return losses, output
 
-    def _shares_encoder_pass(self) -> bool:
-        return (
-            self.saliency is not None
-            and self.share_encoder_pass
-            and self.saliency.can_capture
-            and torch.is_grad_enabled()
-        )
+    def _posterior_inputs(
+        self, result: tuple[TensorDict, TensorDictBase]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encoder output, belief and posterior sample of each image, from the world model."""
+        output = result[1]
+        keys = self.tensor_keys
+        return tuple(output.get(self._next(key)) for key in (keys.encoded, keys.belief, keys.state))
 
-    def _loss_weights(
-        self,
-        tensordict: TensorDictBase,
-        output: TensorDictBase,
-        images: torch.Tensor,
-        capture: EncoderPassCapture | None,
+    def _given_weights(
+        self, tensordict: TensorDictBase, images: torch.Tensor
     ) -> torch.Tensor | None:
+        """The sample's ``("next", loss_weights)`` (checked, detached), or ``None``."""
         weights_key = self._next(self.tensor_keys.loss_weights)
-        if self.saliency is None:
-            weights = tensordict.get(weights_key, None)
-            if weights is not None:
-                self._check_map(weights, weights_key, images)
-                weights = weights.detach().float()
-            return weights
-        belief = output.get(self._next(self.tensor_keys.belief))
-        state = output.get(self._next(self.tensor_keys.state))
-        if capture is not None and capture.complete:
-            encoded = output.get(self._next(self.tensor_keys.encoded))
-            gradient = self.saliency.gradient_from_capture(
-                capture, encoded, images.shape, belief, state=state
-            )
-            salience = gradient.abs().sum(-3)
-        else:
-            salience = self.saliency(images, belief, state=state)
+        weights = tensordict.get(weights_key, None)
+        if weights is not None:
+            self._check_map(weights, weights_key, images)
+            weights = weights.detach().float()
+        return weights
+
+    def _salience_weights(
+        self, tensordict: TensorDictBase, images: torch.Tensor, salience: torch.Tensor
+    ) -> torch.Tensor:
+        """PSP's weights ``W''`` from the salience, aggregated within segments if asked."""
         segments = None
         if self.use_segments:
             segments_key = self._next(self.tensor_keys.segments)
