@@ -1,7 +1,8 @@
 """Every private TorchRL name torchrl_psp relies on, behind one small module.
 
 TorchRL 0.14 offers no public way to do the few things below, so this module reaches
-into TorchRL's internals, and nothing else in torchrl_psp does. Each function names the
+into TorchRL's internals; code that needs one of them goes through here rather than
+naming the private attribute itself. Each function names the
 private attribute it uses; ``tests/modules/test_torchrl_private.py`` checks on tiny
 models that every one of them exists and behaves as assumed, and fails loudly when a
 TorchRL release changes them. The module was written against :data:`TESTED_TORCHRL`;
