@@ -107,6 +107,13 @@ class PolicySaliency(nn.Module):
         >>> shared = saliency.gradient_from_capture(capture, encoded, pixels.shape, belief)
         >>> torch.allclose(shared.abs().sum(-3), salience, atol=1e-6)
         True
+        >>> def world_model():  # e.g. the world-model loss's forward pass
+        ...     return {"encoded": encoder(pixels.float() / 255), "belief": belief}
+        >>> output, from_pass = saliency.run_with_salience(
+        ...     pixels, world_model, lambda output: (output["encoded"], output["belief"], None)
+        ... )
+        >>> torch.allclose(from_pass, salience, atol=1e-6), output["encoded"].requires_grad
+        (True, True)
     """
 
     def __init__(
@@ -261,30 +268,7 @@ class PolicySaliency(nn.Module):
         Returns:
             ``world_model()``'s result and the salience ``sum_c |G_c|``, ``(*batch, H, W)``.
 
-        Examples:
-            >>> from tensordict.nn import TensorDictModule
-            >>> from torchrl.modules import DreamerV3ImageEncoder, RSSMPosteriorV3
-            >>> encoder = DreamerV3ImageEncoder(depth=2, mults=(1, 2))
-            >>> posterior = RSSMPosteriorV3(
-            ...     hidden_dim=8, num_categoricals=2, num_classes=3, rnn_hidden_dim=4,
-            ...     obs_embed_dim=encoder.output_features((3, 8, 8)),
-            ... )
-            >>> actor = TensorDictModule(
-            ...     lambda state, belief: torch.cat([state, belief], -1).sum(-1, keepdim=True),
-            ...     in_keys=["state", "belief"], out_keys=["loc"],
-            ... )
-            >>> saliency = PolicySaliency(encoder, posterior, actor)
-            >>> pixels = torch.randint(0, 256, (2, 5, 3, 8, 8), dtype=torch.uint8)
-            >>> belief = torch.randn(2, 5, 4)
-            >>> def world_model():  # e.g. the world-model loss's forward pass
-            ...     return {"encoded": encoder(pixels.float() / 255), "belief": belief}
-            >>> output, salience = saliency.run_with_salience(
-            ...     pixels, world_model, lambda out: (out["encoded"], out["belief"], None)
-            ... )
-            >>> torch.allclose(salience, saliency(pixels, belief), atol=1e-6)
-            True
-            >>> output["encoded"].requires_grad  # the world model keeps its graph
-            True
+        The class example runs it.
         """
         reason = self._unshared_reason() if share_encoder_pass else None
         if share_encoder_pass and reason is None:
