@@ -73,8 +73,12 @@ def speed(args) -> list[dict]:
         SAMSegmentation,
         SuperpixelSegmentation,
         reference_from_env,
-        sam_core,
     )
+
+    try:
+        from torchrl_psp.segmentation.sam import core as sam_core
+    except ImportError:  # the layout before the torchrl_psp.segmentation.sam subpackage
+        from torchrl_psp.segmentation import sam_core
 
     device = torch.device(args.device)
     amp = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
@@ -85,7 +89,7 @@ def speed(args) -> list[dict]:
         print(f"{name:28s} {config:44s} {fps:10.2f} frames/s {extra or ''}", flush=True)
 
     # Ground truth: env steps with and without the GT transform.
-    steps = 100
+    steps = args.gt_steps
     rates = {}
     for seg in ("none", "gt"):
         env = make_env("cheetah", "run", segmentation=seg, seed=0)
@@ -98,7 +102,7 @@ def speed(args) -> list[dict]:
     add("GroundTruthSegmentation", "env steps/s with GT", rates["gt"])
     add("GroundTruthSegmentation", "GT transform alone (difference)", 1 / max(gt_cost, 1e-9))
 
-    frames = _frames(max(args.frames, 64))
+    frames = _frames(max(args.frames, args.cpu_frames))
     reference = reference_from_env(make_env("cheetah", "run", segmentation="gt", seed=100))
     cpu = torch.device("cpu")
     felz = SuperpixelSegmentation()
@@ -181,11 +185,12 @@ def speed(args) -> list[dict]:
     cached = SAMSegmentation(
         sam, points_per_side=2, encoder_input_size=min(args.encoder_sizes), device=device
     )
+    repeated = sam_frames[:4].repeat(16, 1, 1, 1)
     cached.segment(sam_frames[:4])
     add(
         "SAMSegmentation vit_b",
         "cache hits (repeated frames)",
-        _rate(lambda: cached.segment(sam_frames[:4].repeat(16, 1, 1, 1)), 64, device, 5),
+        _rate(lambda: cached.segment(repeated), len(repeated), device, 5),
     )
     return rows
 
@@ -252,7 +257,8 @@ def quality(args) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Runs the measurements; prints the tables and returns the results."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -269,6 +275,15 @@ def main() -> None:
         default=8,
         help="on CPU, skip SAM at input 1024 with more points per side (minutes per frame)",
     )
+    parser.add_argument(
+        "--gt-steps", type=int, default=100, help="env steps of the ground-truth measurement"
+    )
+    parser.add_argument(
+        "--cpu-frames",
+        type=int,
+        default=64,
+        help="frames rendered for the CPU segmenters (at least --frames are rendered)",
+    )
     parser.add_argument("--frames-per-batch", type=int, default=8)
     parser.add_argument("--points-per-batch", type=int, default=256)
     parser.add_argument("--points-per-side", type=int, nargs="+", default=[16, 8])
@@ -278,7 +293,10 @@ def main() -> None:
     parser.add_argument("--distractors", nargs="+", default=list(DISTRACTORS))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="write the results to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for name in ("frames", "cpu_sam_frames", "gt_steps", "cpu_frames", "frames_per_batch"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer.")
     if args.threads:
         torch.set_num_threads(args.threads)
     info = {
@@ -298,6 +316,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    return results
 
 
 if __name__ == "__main__":
