@@ -14,7 +14,7 @@ import torch
 
 import torchrl_psp  # noqa: F401  (headless rendering set-up, before dm_control)
 from torchrl_psp.envs import PAPER_TASKS, make_env, renderer_for
-from torchrl_psp.utils import colorize_segments, image_grid, mask_to_rgb, save_image
+from torchrl_psp.figures import colorize_segments, image_grid, mask_to_rgb, save_image
 
 STATIC = Path(__file__).parent / "_static"
 MODES = [

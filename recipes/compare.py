@@ -66,8 +66,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from torchrl_psp.training.launcher import plan_runs, run_all
-    from torchrl_psp.training.summary import write_summary
+    from torchrl_psp.study.launcher import plan_runs, run_all
+    from torchrl_psp.study.summary import write_summary
 
     args, overrides = parse_args(sys.argv[1:] if argv is None else list(argv))
     root = Path(args.root)

@@ -16,7 +16,7 @@ import torch
 
 import torchrl_psp  # noqa: F401  (headless rendering set-up, before dm_control)
 from torchrl_psp.envs import DISTRACTORS, make_env, renderer_for
-from torchrl_psp.utils import colorize_segments, image_grid, mask_to_rgb, save_image
+from torchrl_psp.figures import colorize_segments, image_grid, mask_to_rgb, save_image
 
 
 def main(argv: list[str] | None = None) -> Path:

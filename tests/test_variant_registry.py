@@ -6,8 +6,8 @@ import pytest
 from torchrl.objectives import DreamerV3ModelLoss
 
 from torchrl_psp.objectives import VARIANTS, PSPModelLoss, SDModelLoss, make_model_loss
+from torchrl_psp.study.scores import VARIANT_ORDER
 from torchrl_psp.training import config_errors
-from torchrl_psp.training.scores import VARIANT_ORDER
 from torchrl_psp.variants import VARIANT_SPECS, VariantSpec, variant_spec
 
 from .training.test_recipe_parts import config

@@ -1,4 +1,4 @@
-"""recipes/compare.py and the comparison modules of torchrl_psp.training (runs, scores,
+"""recipes/compare.py and the modules of torchrl_psp.study (runs, scores,
 summary, launcher), on fabricated run directories."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import yaml
 
-from torchrl_psp.training.launcher import plan_runs
-from torchrl_psp.training.runs import find_runs, read_run
-from torchrl_psp.training.scores import score_table
-from torchrl_psp.training.summary import learning_curves_grid, write_summary
+from torchrl_psp.study.launcher import plan_runs
+from torchrl_psp.study.runs import find_runs, read_run
+from torchrl_psp.study.scores import score_table
+from torchrl_psp.study.summary import learning_curves_grid, write_summary
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 STEPS = [0, 5000, 10000]

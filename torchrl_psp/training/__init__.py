@@ -5,11 +5,17 @@
 * :class:`DreamerTrainer` -- collect -> replay -> updates at a replay ratio -> evaluation,
   with checkpoints, logging, figures and videos.
 * :func:`validate_config` -- every configuration error before any training.
-* :mod:`~torchrl_psp.training.figures` and :mod:`~torchrl_psp.training.comparison` --
-  the papers' panels, learning curves and score tables.
 
-Names are imported on first use, so that light users (``recipes/compare.py``) do not pay
-for torchrl's import.
+The modules, one job each: ``trainer`` (the loop), ``collection`` (the collector),
+``env``, ``replay``, ``evaluation``, ``checkpoint``, ``loggers``, ``config`` (checks,
+resume rule, device) and ``lock`` (one process per run directory). The pictures are in
+:mod:`torchrl_psp.figures`, the studies of many runs in :mod:`torchrl_psp.study`.
+
+Names are imported on first use: ``config`` and ``lock`` import neither torch nor
+TorchRL, and their light users must not pay for them -- :mod:`torchrl_psp.study` reads
+:data:`~torchrl_psp.training.config.RESUMABLE`, and the recipe locks a run directory
+before Hydra starts. Importing the package has no side effects (nothing is rendered or
+built).
 """
 
 import importlib

@@ -100,7 +100,7 @@ def model_figures(
       reconstruction | predicted mask | selective-L2 filter (the last two with the mask
       decoder of ``sd_approx``); drawn when the episode has a task mask.
     """
-    from torchrl_psp.training.panels import reconstruction_panel, sd_mask_panel
+    from torchrl_psp.figures.panels import reconstruction_panel, sd_mask_panel
 
     keys = [key for key in keys if key in episode.keys(True)]
     for key in (("next", "task_mask"), ("next", "segments")):
@@ -141,7 +141,7 @@ def episode_video(
     fps: int = 20,
 ) -> Path:
     """Writes an evaluation episode as video: what the agent sees | the world model's reconstruction."""
-    from torchrl_psp.training.video import write_video
+    from torchrl_psp.figures.video import write_video
 
     keys = [k for k in world_model.in_keys if k in episode.keys(True)]
     sample = episode.select(*keys).unsqueeze(0).to(device)

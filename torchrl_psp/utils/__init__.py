@@ -1,5 +1,8 @@
-"""Small utilities shared by the library, recipes and benchmarks."""
+"""Small utilities shared by the library, recipes and benchmarks.
 
-from torchrl_psp.utils.images import colorize_segments, image_grid, mask_to_rgb, save_image
+* :mod:`~torchrl_psp.utils.device` -- :func:`~torchrl_psp.utils.device.resolve_device`,
+  the one rule that turns a device setting into a :class:`torch.device`.
 
-__all__ = ["colorize_segments", "image_grid", "mask_to_rgb", "save_image"]
+The pictures (image grids, segment colours, panels, curves, videos) are in
+:mod:`torchrl_psp.figures`.
+"""

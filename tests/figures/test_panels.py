@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchrl_psp.training.panels import (
+from torchrl_psp.figures.panels import (
     DIFF_CMAP,
     TITLE_HEIGHT,
     reconstruction_panel,

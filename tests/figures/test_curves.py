@@ -7,7 +7,7 @@ import math
 import imageio.v3 as iio
 import numpy as np
 
-from torchrl_psp.training.curves import aggregate_seeds, learning_curve_figure, save_figure
+from torchrl_psp.figures.curves import aggregate_seeds, learning_curve_figure, save_figure
 
 # Three seeds on different step grids; the common grid is [0, 20] (seed B runs longer),
 # with the union of the steps inside it: 0, 5, 10, 20.

@@ -6,7 +6,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from torchrl_psp.training.video import write_video
+from torchrl_psp.figures.video import write_video
 
 
 def test_write_video_mp4_upscales_and_decodes(tmp_path):

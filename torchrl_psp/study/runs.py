@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from torchrl_psp.training.curves import clean_curve
+from torchrl_psp.figures.curves import clean_curve
 
 __all__ = [
     "CONFIG_FILE",
@@ -83,7 +83,7 @@ class RunRecord:
 def read_curve(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Reads ``step,value`` lines: sorted steps and their values, the last value kept where a
     step repeats (a resumed run re-evaluating a step): see
-    :func:`~torchrl_psp.training.curves.clean_curve`. Lines that are not two numbers
+    :func:`~torchrl_psp.figures.curves.clean_curve`. Lines that are not two numbers
     (a header) are skipped; a missing file gives empty arrays.
 
     Examples:

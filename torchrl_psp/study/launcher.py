@@ -1,7 +1,7 @@
 """Running a comparison: one run of ``recipes/dreamer_psp.py`` per (task, variant, seed).
 
 :func:`plan_runs` lays out the runs under ``<root>/<task>/<variant>/seed<seed>``
-(:func:`~torchrl_psp.training.runs.run_dir_for`) and says which are done (skipped),
+(:func:`~torchrl_psp.study.runs.run_dir_for`) and says which are done (skipped),
 unfinished (resumed with ``resume=<run dir>``), new, or unfinished with another
 configuration than the one requested (not run); :func:`run_all` runs them, a few at a time.
 """
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torchrl_psp.training.config import RESUMABLE
-from torchrl_psp.training.runs import (
+from torchrl_psp.study.runs import (
     CONFIG_FILE,
     DONE_MARKER,
     config_value,
     load_yaml,
     run_dir_for,
 )
+from torchrl_psp.training.config import RESUMABLE
 
 __all__ = ["LOG_FILE", "RunSpec", "plan_runs", "run_all", "run_status", "split_task"]
 

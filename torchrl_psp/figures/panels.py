@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from torchrl_psp.training.frames import channels_last, to_numpy, to_uint8
+from torchrl_psp.figures.frames import channels_last, to_numpy, to_uint8, upscale
+from torchrl_psp.figures.images import image_grid
 
 if TYPE_CHECKING:
     import torch
@@ -96,25 +97,20 @@ def _compose(
     columns: Sequence[tuple[str, np.ndarray]], *, scale: int, pad: int, titles: bool
 ) -> np.ndarray:
     """Tiles columns of ``uint8 (R, H, W, 3)`` images (one tile per row), upscaled by ``scale``
-    (nearest), ``pad`` white pixels apart, under a strip of column titles."""
+    (nearest), ``pad`` white pixels apart (:func:`~torchrl_psp.figures.images.image_grid`),
+    under a strip of column titles."""
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}.")
-    rows, height, width = columns[0][1].shape[:3]
-    tile_h, tile_w = height * scale, width * scale
-    n_cols = len(columns)
-    top = TITLE_HEIGHT if titles else 0
-    panel = np.full(
-        (top + rows * (tile_h + pad) - pad, n_cols * (tile_w + pad) - pad, 3), 255, np.uint8
-    )
-    for c, (title, tiles) in enumerate(columns):
+    big = [upscale(tiles, scale) for _, tiles in columns]
+    panel = image_grid([list(row) for row in zip(*big)], pad=pad)
+    if not titles:
+        return panel
+    tile_w = big[0].shape[2]
+    strip = np.full((TITLE_HEIGHT, panel.shape[1], 3), 255, np.uint8)
+    for c, (title, _) in enumerate(columns):
         x = c * (tile_w + pad)
-        if titles:
-            panel[:top, x : x + tile_w] = _title_strip(title, tile_w)
-        big = tiles.repeat(scale, axis=1).repeat(scale, axis=2)
-        for r in range(rows):
-            y = top + r * (tile_h + pad)
-            panel[y : y + tile_h, x : x + tile_w] = big[r]
-    return panel
+        strip[:, x : x + tile_w] = _title_strip(title, tile_w)
+    return np.concatenate([strip, panel])
 
 
 def _check_frames(reference: np.ndarray, other: np.ndarray, name: str) -> None:

@@ -1,6 +1,9 @@
-"""Tensors and arrays of frames as numpy images, for the panels and the videos.
+"""Tensors and arrays of frames as numpy images, for every picture of the package.
 
-Nothing here imports torch: a tensor is recognised by its ``detach`` method.
+:func:`to_numpy` is the one conversion of a tensor or an array-like to numpy,
+:func:`to_uint8` the one of values on the [0, 1] scale to bytes, :func:`upscale` the one
+nearest-neighbour enlargement. Nothing here imports torch: a tensor is recognised by its
+``detach`` method.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["channels_last", "to_numpy", "to_uint8"]
+__all__ = ["channels_last", "to_numpy", "to_uint8", "upscale"]
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -61,3 +64,16 @@ def channels_last(x: Any, name: str, layout: str) -> np.ndarray:
     if array.shape[1] == 3 and array.shape[-1] != 3:
         array = array.transpose(0, 2, 3, 1)
     return array
+
+
+def upscale(array: np.ndarray, factor: int) -> np.ndarray:
+    """Images ``(..., H, W, C)`` enlarged ``factor`` times by nearest neighbour (each pixel
+    becomes a ``factor x factor`` block); ``factor <= 1`` returns the array as it is.
+
+    Examples:
+        >>> upscale(np.arange(4).reshape(2, 2, 1), 2)[..., 0].tolist()
+        [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+    """
+    if factor <= 1:
+        return array
+    return array.repeat(factor, axis=-3).repeat(factor, axis=-2)

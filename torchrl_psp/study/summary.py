@@ -1,7 +1,7 @@
 """The summary of a comparison: its learning-curve grid and the files under its root.
 
 :func:`learning_curves_grid` draws the curves (PSP Figs. 3 and 6), one panel per row of
-the :func:`~torchrl_psp.training.scores.score_table`; :func:`write_summary` writes the
+the :func:`~torchrl_psp.study.scores.score_table`; :func:`write_summary` writes the
 table and the curves of every run under a folder.
 """
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torchrl_psp.training.curves import label_curve_axes, plot_learning_curves, save_figure
-from torchrl_psp.training.runs import RunRecord, find_runs
-from torchrl_psp.training.scores import ScoreTable, curves_by_row, score_table
+from torchrl_psp.figures.curves import label_curve_axes, plot_learning_curves, save_figure
+from torchrl_psp.study.runs import RunRecord, find_runs
+from torchrl_psp.study.scores import ScoreTable, curves_by_row, score_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,10 +32,10 @@ def learning_curves_grid(
     finished_only: bool = False,
     columns: int = 3,
 ) -> Figure:
-    """One panel per task (rows of :func:`~torchrl_psp.training.scores.score_table`, same
+    """One panel per task (rows of :func:`~torchrl_psp.study.scores.score_table`, same
     order), one line per variant: mean across seeds ± standard error (``band="std"``:
     standard deviation), as in PSP Figs. 3 and 6; see
-    :func:`~torchrl_psp.training.curves.aggregate_seeds` for the common step grid. A
+    :func:`~torchrl_psp.figures.curves.aggregate_seeds` for the common step grid. A
     variant has the same colour in every panel.
     """
     from matplotlib.figure import Figure
@@ -81,7 +81,7 @@ def write_summary(
     finished_only: bool = False,
 ) -> Summary:
     """Summarises every run under ``root`` into ``root``: ``scores.md``, ``scores.tex``,
-    ``scores.csv`` (:func:`~torchrl_psp.training.scores.score_table`), ``runs.csv`` (one
+    ``scores.csv`` (:func:`~torchrl_psp.study.scores.score_table`), ``runs.csv`` (one
     line per run), ``learning_curves.png`` and ``learning_curves.pdf``
     (:func:`learning_curves_grid`).
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from torchrl_psp.training.frames import channels_last, to_uint8
+from torchrl_psp.figures.frames import channels_last, to_uint8, upscale
 
 if TYPE_CHECKING:
     import torch
@@ -53,9 +53,7 @@ def write_video(
         array = to_uint8(array.astype(np.float32))
     if array.shape[0] == 0:
         raise ValueError("no frames to write.")
-    factor = max(1, math.ceil(min_height / array.shape[1]))
-    if factor > 1:
-        array = array.repeat(factor, axis=1).repeat(factor, axis=2)
+    array = upscale(array, math.ceil(min_height / array.shape[1]))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".gif":
         import imageio.v3 as iio

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from torchrl_psp.training.runs import RunRecord
+from torchrl_psp.study.runs import RunRecord
 from torchrl_psp.variants import VARIANT_SPECS
 
 __all__ = ["VARIANT_ORDER", "Cell", "ScoreTable", "curves_by_row", "score_table"]
@@ -182,7 +182,7 @@ class ScoreTable:
             return re.sub(r"([_&%#$])", r"\\\1", text)
 
         lines = [
-            "% Written by torchrl_psp.training.comparison; needs \\usepackage{booktabs}.",
+            "% Written by torchrl_psp.study.scores; needs \\usepackage{booktabs}.",
             "\\begin{table}[t]",
             "\\centering",
             "\\caption{" + escape(self.caption()).replace("±", "$\\pm$") + "}",
