@@ -11,6 +11,7 @@ from tensordict.utils import NestedKey
 from torch import nn
 from torch.nn import functional as F
 
+from torchrl_psp._torchrl_private import clear_loss_weakrefs
 from torchrl_psp.objectives.reconstruction import ImageReconstructionModelLoss
 from torchrl_psp.objectives.selective_l2 import selective_l2_filter
 
@@ -151,5 +152,5 @@ class SDModelLoss(ImageReconstructionModelLoss):
             error = error * kept.unsqueeze(-3).to(error.dtype)
         losses.set("loss_model_reco", self.lambda_reco * self._reduce(error, batch_dims))
         losses.update(metrics)
-        self._clear_weakrefs(tensordict, losses)
+        clear_loss_weakrefs(self, tensordict, losses)
         return losses, output
