@@ -23,16 +23,16 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
-from torchrl_psp.training import DreamerTrainer, load_run_config
+from torchrl_psp.training import open_run
 from torchrl_psp.training.evaluation import evaluate_policy
 
 
-def _posterior_pool(trainer, batches: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _posterior_pool(loss, replay, batches: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior states and beliefs of ``batches`` replayed batches, flattened."""
     states, beliefs = [], []
     with torch.no_grad():
         for _ in range(batches):
-            _, posterior = trainer.loss.model_loss(trainer.replay.sample())
+            _, posterior = loss.model_loss(replay.sample())
             state, belief = posterior["next", "state"], posterior["next", "belief"]
             states.append(state.reshape(-1, state.shape[-1]))
             beliefs.append(belief.reshape(-1, belief.shape[-1]))
@@ -52,21 +52,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    cfg = load_run_config(args.run_dir)
-    cfg.logger.wandb = "disabled"
-    trainer = DreamerTrainer(cfg, args.run_dir, resume=True)
-    actor_loss, value_loss = trainer.loss.actor_loss, trainer.loss.value_loss
-    states, beliefs = _posterior_pool(trainer, args.pool)
-    parameters = [*trainer.agent.actor.parameters(), *value_loss.value_model.parameters()]
+    run = open_run(args.run_dir, replay=True)
+    parts = run.parts  # read only: nothing is written into the run directory
+    actor_loss, value_loss = parts.loss.actor_loss, parts.loss.value_loss
+    states, beliefs = _posterior_pool(parts.loss, run.replay, args.pool)
+    parameters = [*parts.agent.actor.parameters(), *value_loss.value_model.parameters()]
     optimizer = torch.optim.Adam(parameters, lr=args.lr, eps=1e-5)
-    print(f"{args.run_dir}: {trainer.counters}; {len(states)} start states")
+    print(f"{args.run_dir}: {run.counters}; {len(states)} start states")
     print("updates  imagined lambda-return  actor entropy  real return (mode)  seconds")
     start, targets, entropies = time.time(), [], []
     for update in range(args.updates + 1):
         if update % args.eval_every == 0:
-            real = evaluate_policy(
-                trainer.eval_env, trainer.policy, args.episodes, args.steps
-            ).returns
+            real = evaluate_policy(parts.eval_env, parts.policy, args.episodes, args.steps).returns
             target = np.mean(targets) if targets else float("nan")
             entropy = np.mean(entropies) if entropies else float("nan")
             print(
@@ -85,7 +82,7 @@ def main() -> None:
         optimizer.zero_grad()
         (actor_out["loss_actor"] + value_out["loss_value"]).backward()
         optimizer.step()
-        trainer.stepper.target_updater.step()
+        parts.stepper.target_updater.step()
         targets.append(float(imagined["lambda_target"].mean()))
         entropies.append(float(actor_out["actor_entropy"]))
 

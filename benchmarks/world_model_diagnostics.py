@@ -27,7 +27,7 @@ import torch
 from tensordict import TensorDict
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from torchrl_psp.training import DreamerTrainer, load_run_config
+from torchrl_psp.training import open_run
 from torchrl_psp.training.evaluation import evaluate_policy
 
 
@@ -55,10 +55,10 @@ def _simple_policy(name: str, agent):
     return policy
 
 
-def _real_returns(trainer, name: str, episodes: int, steps: int) -> list[float]:
+def _real_returns(parts, name: str, episodes: int, steps: int) -> list[float]:
     """Returns of ``episodes`` evaluation episodes of a policy named as in :func:`_simple_policy`."""
-    env = trainer.eval_env
-    policy, mode = trainer.policy, ExplorationType.DETERMINISTIC
+    env = parts.eval_env
+    policy, mode = parts.policy, ExplorationType.DETERMINISTIC
     if name == "zero":
 
         def policy(td):
@@ -81,14 +81,13 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=3, help="real episodes per policy")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    cfg = load_run_config(args.run_dir)
-    cfg.logger.wandb = "disabled"
-    trainer = DreamerTrainer(cfg, args.run_dir, resume=True)
-    agent = trainer.agent
-    print(f"{args.run_dir}: {trainer.counters}")
+    run = open_run(args.run_dir, replay=False)
+    parts = run.parts  # read only: nothing is written into the run directory
+    agent = parts.agent
+    print(f"{args.run_dir}: {run.counters}")
 
     with set_exploration_type(ExplorationType.RANDOM), torch.no_grad():
-        episode = trainer.eval_env.rollout(args.steps, trainer.policy, break_when_any_done=True)
+        episode = parts.eval_env.rollout(args.steps, parts.policy, break_when_any_done=True)
         sequence = episode.unsqueeze(0).select("state", "belief", "action", ("next", "pixels"))
         sequence["is_init"] = torch.zeros(1, episode.shape[0], 1, dtype=torch.bool)
         sequence["is_init"][:, 0] = True
@@ -133,7 +132,7 @@ def main() -> None:
     # and in the real environment: if the model ranks them as reality does and the actor
     # loses inside the model, its optimisation fails; if the model ranks them wrongly, the
     # model (or the data it was fit on) misleads the actor.
-    gamma = 1 - 1 / cfg.optim.horizon
+    gamma = 1 - 1 / parts.cfg.optim.horizon
     starts = torch.arange(0, len(reward), 2)
     print(
         f"policy            imagined reward: {args.horizon} steps, {args.long_horizon} steps "
@@ -151,7 +150,7 @@ def main() -> None:
                 r = step["reward"].flatten()
                 short += r if t < args.horizon else 0
                 long += gamma**t * r if t < args.long_horizon else 0
-        real = _real_returns(trainer, name, args.episodes, args.steps)
+        real = _real_returns(parts, name, args.episodes, args.steps)
         print(
             f"{name:16s}  {float(short.mean()):8.2f}  {float(long.mean()):8.2f}  | "
             f"{np.mean(real):.1f} +- {np.std(real):.1f}"

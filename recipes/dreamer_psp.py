@@ -64,12 +64,11 @@ def resumed_config(run_dir: Path) -> DictConfig:
 
 
 def describe(cfg: DictConfig, run_dir: Path, resume: bool) -> str:
-    from torchrl_psp.training import resolve_device
+    from torchrl_psp.training import resolve_device, updates_due
 
     env = cfg.env
     agent_steps = cfg.train.total_env_steps // env.frame_skip
-    updates = max(0, agent_steps - cfg.collector.prefill_steps) * cfg.replay.replay_ratio
-    updates //= cfg.replay.batch_size * cfg.replay.sequence_length
+    updates = updates_due(agent_steps, cfg.replay, cfg.collector.prefill_steps)
     return (
         f"{'Resuming' if resume else 'Starting'} {run_dir}\n"
         f"  preset={cfg.preset_name} device={resolve_device(cfg.device)} variant={cfg.variant} "
@@ -94,6 +93,7 @@ def _fail(kind: str, message: str) -> None:
 def main(cfg: DictConfig) -> dict:
     from torchrl_psp.objectives import NonFiniteUpdateError
     from torchrl_psp.training import (
+        CollectionWorkerDied,
         ConfigError,
         DamagedCheckpointError,
         DreamerTrainer,
@@ -116,6 +116,9 @@ def main(cfg: DictConfig) -> dict:
         result = trainer.train()
     except NonFiniteUpdateError as error:
         print(f"Stopped: {error} Last checkpoint: {run_dir / 'checkpoint.pt'}", file=sys.stderr)
+        sys.exit(1)
+    except CollectionWorkerDied as error:
+        print(f"Stopped: {error}", file=sys.stderr)
         sys.exit(1)
     print(
         f"Done: {result['env_steps']} env steps, {result['updates']} updates, final evaluation "

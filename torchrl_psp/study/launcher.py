@@ -27,7 +27,7 @@ from torchrl_psp.study.runs import (
     load_yaml,
     run_dir_for,
 )
-from torchrl_psp.training.config import RESUMABLE
+from torchrl_psp.training.config import may_change_on_resume, override_key
 
 __all__ = ["LOG_FILE", "RunSpec", "plan_runs", "run_all", "run_status", "split_task"]
 
@@ -60,13 +60,10 @@ def run_status(run_dir: str | Path) -> str:
     return "new"
 
 
-def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def _resumable(override: str) -> bool:
-    key = _override_key(override)
-    return key.startswith(RESUMABLE) or key.startswith("hydra.") or key == "preset"
+    """Kept in a resume command: what the recipe accepts on resume, and what it ignores."""
+    key = override_key(override)
+    return may_change_on_resume(override) or key.startswith("hydra.") or key == "preset"
 
 
 def _same(stored: Any, text: str) -> bool:

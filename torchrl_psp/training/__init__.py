@@ -22,6 +22,8 @@ import importlib
 
 _EXPORTS = {
     "DamagedCheckpointError": "checkpoint",
+    "CollectionWorkerDied": "collection",
+    "make_collector": "collection",
     "load_checkpoint": "checkpoint",
     "load_latest_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
@@ -41,6 +43,11 @@ _EXPORTS = {
     "RunDirectoryBusyError": "lock",
     "lock_run_directory": "lock",
     "SequenceReplay": "replay",
+    "OpenedRun": "parts",
+    "RunParts": "parts",
+    "build_run_parts": "parts",
+    "open_run": "parts",
+    "updates_due": "parts",
     "DreamerTrainer": "trainer",
 }
 

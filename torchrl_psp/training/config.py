@@ -15,6 +15,8 @@ __all__ = [
     "ConfigError",
     "config_errors",
     "load_run_config",
+    "may_change_on_resume",
+    "override_key",
     "resolve_device",
     "resume_config",
     "validate_config",
@@ -99,6 +101,21 @@ def load_run_config(run_dir: str | Path) -> Any:
     return cfg
 
 
+def override_key(override: str) -> str:
+    """The setting a command-line override names: ``"+train.x=3"`` -> ``"train.x"``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def may_change_on_resume(override: str) -> bool:
+    """Whether a resumed run accepts this override (its setting is in :data:`RESUMABLE`).
+
+    Examples:
+        >>> may_change_on_resume("train.total_env_steps=2000"), may_change_on_resume("seed=1")
+        (True, False)
+    """
+    return override_key(override).startswith(RESUMABLE)
+
+
 def resume_config(run_dir: str | Path, overrides: list[str]) -> Any:
     """The configuration to resume ``run_dir`` with: its stored one plus ``overrides``.
 
@@ -113,7 +130,7 @@ def resume_config(run_dir: str | Path, overrides: list[str]) -> Any:
     from omegaconf import OmegaConf
 
     stored = load_run_config(run_dir)
-    refused = [o for o in overrides if not o.split("=")[0].lstrip("+").startswith(RESUMABLE)]
+    refused = [o for o in overrides if not may_change_on_resume(o)]
     if refused:
         raise ConfigError(
             f"Cannot change {refused} when resuming a run (only {', '.join(RESUMABLE)} may change)."

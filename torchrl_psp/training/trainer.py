@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections import defaultdict
@@ -13,24 +12,20 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from torchrl_psp.modules import make_dreamer_v3
-from torchrl_psp.objectives import make_optimization_stepper, make_variant_loss
+from torchrl_psp.objectives import NonFiniteUpdateError
 from torchrl_psp.training.checkpoint import (
-    load_checkpoint,
+    load_latest_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from torchrl_psp.training.config import resolve_device, validate_config
-from torchrl_psp.training.env import add_agent_primer, make_training_env, seed_env
-from torchrl_psp.training.evaluation import (
-    DevicePolicy,
-    episode_video,
-    evaluate_policy,
-    model_figures,
-)
+from torchrl_psp.training.config import validate_config
+from torchrl_psp.training.evaluation import episode_video, evaluate_policy, model_figures
+from torchrl_psp.training.lock import lock_run_directory
 from torchrl_psp.training.loggers import RunLogger
-from torchrl_psp.training.replay import TRAJ_KEY, SequenceReplay
+from torchrl_psp.training.parts import RunParts, build_run_parts, open_replay, updates_due
+from torchrl_psp.training.replay import TRAJ_KEY
+from torchrl_psp.variants import variant_spec
 
 __all__ = ["DreamerTrainer"]
 
@@ -55,85 +50,68 @@ class DreamerTrainer:
 
     Everything the run writes lives in ``run_dir``: ``config.yaml``, ``checkpoint.pt``
     (every ``checkpoint.every_updates`` updates: models, optimiser, counters, RNG
-    states), ``replay/`` (the replay storage on disk and, after every collected batch,
+    states; the one before it is kept as ``checkpoint.previous.pt``, the fallback when
+    the newest is unreadable), ``replay/`` (the replay storage on disk and, after every collected batch,
     how much of it is valid), ``logs/`` (CSV), ``figures/``, ``videos/`` and, at the
     end, ``done``. ``resume=True`` continues a killed run from its directory: the replay
     data it had saved and the models of its last checkpoint.
 
+    One process owns a run directory: the trainer holds an OS lock on ``<run_dir>/.lock``
+    (:func:`~torchrl_psp.training.lock.lock_run_directory`) from construction to the
+    process's exit, and a second trainer on the same directory raises
+    :class:`~torchrl_psp.training.lock.RunDirectoryBusyError` naming the owner's PID.
+
+    A learner update whose loss or gradient is not finite is skipped (the parameters
+    stay), counted (``train/skipped_updates``) and logged with the terms that were not
+    finite; after ``optim.max_consecutive_skips`` in a row the run stops with
+    :class:`~torchrl_psp.objectives.NonFiniteUpdateError`, its last checkpoint intact.
+
+    The trainer is made of parts (:class:`~torchrl_psp.training.RunParts`: environments,
+    agent, learner objective, stepper), built from ``cfg`` by
+    :func:`~torchrl_psp.training.build_run_parts` unless given; the trainer adds the run
+    directory, the replay, the collector, the logs and the loop.
+
     Args:
-        cfg: the recipe configuration (see ``recipes/config/config.yaml``).
+        cfg: the recipe configuration (see ``recipes/config/config.yaml``); with
+            ``parts``, theirs is used.
         run_dir: the run directory.
         resume: continue the run found in ``run_dir``.
+        parts: the run's parts, built elsewhere (e.g. with a custom loss or stepper).
     """
 
-    def __init__(self, cfg: DictConfig, run_dir: str | Path, resume: bool = False):
-        validate_config(cfg)
-        self.cfg = cfg
+    def __init__(
+        self,
+        cfg: DictConfig,
+        run_dir: str | Path,
+        resume: bool = False,
+        *,
+        parts: RunParts | None = None,
+    ):
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(cfg.device)
+        self._lock = lock_run_directory(self.run_dir)  # before anything is written there
+        if parts is None:
+            validate_config(cfg)
+            _seed_everything(cfg.seed)
+            parts = build_run_parts(cfg)
+        self.parts = parts
+        self.cfg = cfg = parts.cfg
+        self.device = parts.device
         self.frame_skip = cfg.env.frame_skip
-        _seed_everything(cfg.seed)
+        self.agent, self.loss, self.stepper = parts.agent, parts.loss, parts.stepper
+        self.env, self.eval_env = parts.env, parts.eval_env
+        self.policy = parts.policy
         if not resume:
             OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
-
-        # The collection env of an in-process collector; its specs size the agent.
-        env = make_training_env(cfg.env, cfg.segmenter, cfg.seed)
-        height, width = env.observation_spec["pixels"].shape[-2:]
-        self.agent = make_dreamer_v3(
-            env.action_spec,
-            (3, height, width),
-            preset=cfg.model.size,
-            device=self.device,
-            **(OmegaConf.to_container(cfg.model.overrides) if cfg.model.overrides else {}),
-        )
-        primer = self.agent.primer_spec()
-        self.env = add_agent_primer(env, primer)
-        self.loss = make_variant_loss(
-            self.agent,
-            cfg.variant,
-            imagination_horizon=cfg.optim.imagination_horizon,
-            horizon=cfg.optim.horizon,
-            use_reinforce=cfg.optim.actor_gradient == "reinforce",
-            entropy_bonus=cfg.optim.entropy_bonus,
-        )
-        compile_step = cfg.optim.compile
-        if compile_step == "auto":  # the PSP and SD losses are not tested under compile yet
-            compile_step = self.device.type == "cuda" and cfg.variant == "dreamer"
-        self.stepper = make_optimization_stepper(
-            self.loss,
-            lr=cfg.optim.lr,
-            actor_lr=cfg.optim.actor_lr,
-            critic_lr=cfg.optim.critic_lr,
-            warmup_steps=cfg.optim.warmup_steps,
-            compile_train_step=bool(compile_step),
-            cudagraph=bool(compile_step),
-        )
-        keys = list(self.loss.in_keys)
-        for key in (("next", "task_mask"), ("next", "segments"), ("next", "truncated")):
-            if key in env.full_observation_spec.keys(True) or key[1] == "truncated":
-                keys.append(key)
-        self.replay = SequenceReplay(
-            self.run_dir / "replay",
-            cfg.replay.capacity,
-            cfg.replay.batch_size,
-            cfg.replay.sequence_length,
-            keys=keys,
-            device=self.device,
-            resume=resume,
-        )
-        # One seed per collector worker, so that workers play different episodes.
-        self.worker_fns = [
-            functools.partial(
-                make_training_env, cfg.env, cfg.segmenter, seed=cfg.seed + 1 + i, primer_spec=primer
-            )
-            for i in range(cfg.collector.num_workers)
-        ]
-        self.eval_env = make_training_env(cfg.env, cfg.segmenter, cfg.seed + 10_000, primer)
-        self.policy = DevicePolicy(self.agent.policy, self.device)
-        self.counters = {"env_steps": 0, "agent_steps": 0, "updates": 0, "episodes": 0}
+        self.replay = open_replay(parts, self.run_dir / "replay", resume=resume)
+        self.counters = {
+            "env_steps": 0,
+            "agent_steps": 0,
+            "updates": 0,
+            "episodes": 0,
+            "skipped_updates": 0,
+        }
         self.eval_history: list[tuple[int, float, float]] = []
-        self._compiled = not compile_step
+        self._compiled = not parts.compile_step
         if resume:
             self._restore()
         self.logger = RunLogger(
@@ -147,9 +125,8 @@ class DreamerTrainer:
 
     # -- state ---------------------------------------------------------------------------
     def _restore(self) -> None:
-        path = self.run_dir / "checkpoint.pt"
-        if path.exists():
-            state = load_checkpoint(path, map_location=self.device)
+        state = load_latest_checkpoint(self.run_dir / "checkpoint.pt", map_location=self.device)
+        if state is not None:
             self.loss.load_state_dict(state["loss"])
             self.stepper.optimizer.load_state_dict(state["optimizer"])
             self.counters.update(state["counters"])
@@ -160,12 +137,7 @@ class DreamerTrainer:
             self.counters[key] = max(self.counters[key], saved.get(key, 0))
         self.eval_history = [tuple(e) for e in saved.get("eval_history", self.eval_history)]
         # New episodes, not a replay of the first ones: seeds move with the steps done.
-        seed = self.cfg.seed + self.counters["agent_steps"]
-        seed_env(self.env, seed)
-        seed_env(self.eval_env, seed + 10_000)
-        self.worker_fns = [
-            functools.partial(fn, seed=seed + 1 + i) for i, fn in enumerate(self.worker_fns)
-        ]
+        self.parts.reseed(self.cfg.seed + self.counters["agent_steps"])
 
     def save_checkpoint(self) -> None:
         save_checkpoint(
@@ -191,48 +163,77 @@ class DreamerTrainer:
 
     # -- collection ----------------------------------------------------------------------
     def _collector(self):
-        from torchrl.collectors import Collector
+        """The collector of ``cfg.collector`` (see :mod:`torchrl_psp.training.collection`)."""
+        from torchrl_psp.training.collection import make_collector
 
-        cfg = self.cfg.collector
-        common = dict(
-            frames_per_batch=cfg.frames_per_batch,
-            total_frames=-1,
-            storing_device="cpu",
-            env_device="cpu",
-            policy_device=self.device,
-        )
-        if cfg.num_workers == 0:
-            return Collector(self.env, self.agent.policy, **common)
-        return Collector(
-            self.worker_fns,
+        def save_state() -> None:  # a Ray worker died: keep what the run has
+            self._save_replay()
+            self.save_checkpoint()
+
+        return make_collector(
+            self.env,
+            self.parts.worker_fns,
             self.agent.policy,
-            backend=cfg.backend,
-            num_collectors=cfg.num_workers,
-            sync=True,
-            **common,
+            self.cfg.collector,
+            self.device,
+            on_worker_death=save_state,
         )
 
     def _updates_due(self) -> int:
-        cfg = self.cfg.replay
-        steps = self.counters["agent_steps"] - self.cfg.collector.prefill_steps
-        if steps < 0:
-            return 0
-        replayed = cfg.batch_size * cfg.sequence_length
-        return int(steps * cfg.replay_ratio // replayed) - self.counters["updates"]
+        due = updates_due(
+            self.counters["agent_steps"], self.cfg.replay, self.cfg.collector.prefill_steps
+        )
+        return due - self.counters["updates"]
 
     def _update(self, metrics: dict[str, list[float]]) -> None:
         sample = self.replay.sample()
         if not self._compiled:
             self.stepper.warmup(sample)
             self._compiled = True
-        result = self.stepper.step(None, sample)
+        try:
+            result = self.stepper.step(None, sample)  # on CPU it raises at the last skip
+        except NonFiniteUpdateError:
+            self.counters["updates"] += 1
+            self._skipped(self.stepper.last_non_finite)
+            self._stop_on_non_finite()
+            raise
         self.counters["updates"] += 1
+        skipped = bool(result.get("skipped_update", 0.0))
+        if skipped:
+            self._skipped(self.stepper.non_finite_terms(result))
+            try:
+                self.stepper.check_consecutive_skips()
+            except NonFiniteUpdateError:
+                self._stop_on_non_finite()
+                raise
         for key, value in result.items(True, True):
-            if isinstance(value, torch.Tensor) and value.numel() == 1:
+            # a skipped update's losses are not finite: they stay out of the logged means
+            if not skipped and isinstance(value, torch.Tensor) and value.numel() == 1:
                 name = "/".join(key) if isinstance(key, tuple) else key
                 metrics[name].append(float(value))
         if self.counters["updates"] % self.cfg.checkpoint.every_updates == 0:
             self.save_checkpoint()
+
+    def _skipped(self, terms: list[str]) -> None:
+        self.counters["skipped_updates"] += 1
+        log.warning(
+            "Update %d skipped: non-finite %s (%d in a row, %d in all); parameters kept.",
+            self.counters["updates"],
+            ", ".join(terms),
+            self.stepper.consecutive_skips,
+            self.counters["skipped_updates"],
+        )
+
+    def _stop_on_non_finite(self) -> None:
+        """Logs the counters and closes the logs; the last checkpoint stays as it is."""
+        self.logger.scalars(
+            {
+                "train/skipped_updates": self.counters["skipped_updates"],
+                "train/updates": self.counters["updates"],
+            },
+            self.counters["env_steps"],
+        )
+        self.logger.close()
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self) -> float:
@@ -257,11 +258,14 @@ class DreamerTrainer:
         return result.mean
 
     def _figures(self, episode, step: int) -> None:
-        from torchrl_psp.training.curves import learning_curve_figure, save_figure
-        from torchrl_psp.utils import save_image
+        from torchrl_psp.figures import learning_curve_figure, save_figure, save_image
 
         for name, image in model_figures(
-            self.loss.model_loss, episode, self.device, self.loss.in_keys
+            self.loss.model_loss,
+            episode,
+            self.device,
+            self.loss.in_keys,
+            figures=variant_spec(self.cfg.variant).figures,
         ).items():
             save_image(self.run_dir / "figures" / f"{name}_{step:08d}.png", image)
             self.logger.image(f"figures/{name}", image, step)
@@ -278,6 +282,8 @@ class DreamerTrainer:
 
         cfg = self.cfg
         total = cfg.train.total_env_steps
+        # A finished run being extended (resume with a larger budget) is unfinished again.
+        (self.run_dir / "done").unlink(missing_ok=True)
         collector = self._collector()
         bar = tqdm(
             total=total,
@@ -341,6 +347,7 @@ class DreamerTrainer:
                             )
                             / elapsed,
                             "train/updates": self.counters["updates"],
+                            "train/skipped_updates": self.counters["skipped_updates"],
                             "train/episodes": self.counters["episodes"],
                         }
                     )
