@@ -229,6 +229,8 @@ def config_errors(cfg: Any) -> list[str]:
     """
     from omegaconf import OmegaConf
 
+    from torchrl_psp.envs.factory import DISTRACTORS
+    from torchrl_psp.modules.dreamer_config import DREAMER_V3_PRESETS
     from torchrl_psp.variants import VARIANT_SPECS as VARIANTS
 
     errors: list[str] = []
@@ -236,8 +238,8 @@ def config_errors(cfg: Any) -> list[str]:
     if variant not in VARIANTS:
         errors.append(f"Unknown variant {variant!r}; expected one of {sorted(VARIANTS)}.")
     errors += _task_errors(env)
-    if env.distractor not in ("none", "reafferent", "video"):
-        errors.append(f"env.distractor must be none, reafferent or video; got {env.distractor!r}.")
+    if env.distractor not in DISTRACTORS:
+        errors.append(f"env.distractor must be one of {DISTRACTORS}; got {env.distractor!r}.")
     errors += _background_errors(env)
     source = env.segmentation
     if source not in SEGMENTERS:
@@ -282,12 +284,13 @@ def config_errors(cfg: Any) -> list[str]:
     if not _is_int(cfg.seed):
         errors.append(f"seed must be an integer, got {cfg.seed!r}.")
 
-    if cfg.model.size not in ("tiny", "small", "paper"):
-        errors.append(f"model.size must be tiny, small or paper; got {cfg.model.size!r}.")
+    sizes = tuple(DREAMER_V3_PRESETS)
+    if cfg.model.size not in sizes:
+        errors.append(f"model.size must be one of {sizes}; got {cfg.model.size!r}.")
     size = env.image_size
     if not _is_int(size) or size < 1:
         errors.append(f"env.image_size must be a positive integer (pixels), got {size!r}.")
-    elif cfg.model.size in ("tiny", "small", "paper"):
+    elif cfg.model.size in sizes:
         multiple = 2 ** _image_stages(cfg)
         if size % multiple:
             errors.append(
