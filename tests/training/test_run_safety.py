@@ -292,3 +292,11 @@ def test_extending_a_finished_run_trains_to_the_new_budget(tmp_path):
     assert "Done: 400 env steps" in extended.stdout
     assert (run_dir / "done").exists()
     assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["counters"]["env_steps"] == 400
+
+
+def test_ray_backend_without_ray_is_a_configuration_error(monkeypatch):
+    from torchrl_psp.training import config as config_module
+
+    monkeypatch.setattr(config_module, "find_spec", lambda name: None)
+    errors = config_errors(config(**{"collector.backend": "ray", "collector.num_workers": 2}))
+    assert any('pip install -e ".[distributed]"' in e for e in errors), errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -319,6 +320,10 @@ def config_errors(cfg: Any) -> list[str]:
     collector = cfg.collector
     if collector.backend not in ("process", "ray"):
         errors.append(f"collector.backend must be process or ray, got {collector.backend!r}.")
+    elif collector.backend == "ray" and collector.num_workers and not find_spec("ray"):
+        errors.append(
+            'collector.backend=ray needs Ray, which is not installed: pip install -e ".[distributed]".'
+        )
     workers, frames, length = (
         collector.num_workers,
         collector.frames_per_batch,
