@@ -33,7 +33,7 @@ from torchrl_psp.modules.actor import ActionClamp, BoundedNormalActorNet, Policy
 from torchrl_psp.modules.dreamer_config import DreamerV3Config, dreamer_v3_config
 from torchrl_psp.utils.device import resolve_device
 
-__all__ = ["DreamerV3Agent", "default_device", "make_dreamer_v3"]
+__all__ = ["DreamerV3Agent", "EpisodeStartRollout", "default_device", "make_dreamer_v3"]
 
 
 def default_device(device: torch.device | str | None = None) -> torch.device:
@@ -116,6 +116,44 @@ class DreamerV3Agent:
         )
 
 
+class EpisodeStartRollout(RSSMRolloutV3):
+    """:class:`~torchrl.modules.RSSMRolloutV3` that starts a sequence from its stored state.
+
+    TorchRL's rollout zeroes the state, belief and action wherever ``is_init`` is true.
+    On the first row of a sequence that starts an episode, that row is the transition
+    ``o_0 -> o_1``: zeroing it makes ``o_1`` the first observation (``h_1 = f(0, 0, 0)``),
+    drops ``a_0`` and never sees ``o_0``, while the acting policy (and the official
+    DreamerV3, in training too) computes ``h_1 = f(h_0, z_0, a_0)`` from the posterior of
+    ``o_0``. The root ``"state"`` and ``"belief"`` of that row are exactly that posterior,
+    written by the acting policy from a zero state (:class:`~torchrl.modules.RSSMStateEstimatorV3`
+    resets on ``is_init``). So on the first row of each sequence this rollout does not
+    reset: it continues from the stored state with ``a_0``, as it does for a sequence that
+    starts mid-episode. An ``is_init`` on a later row still resets there (zeroes).
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> agent = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                         image_mults=(1, 2), device="cpu")
+        >>> type(agent.world_model[1]).__name__, agent.world_model[1].reset_key
+        ('EpisodeStartRollout', 'is_init')
+    """
+
+    def forward(self, tensordict):
+        """Rolls out as :class:`~torchrl.modules.RSSMRolloutV3`, without a reset on row 0."""
+        reset = tensordict.get(self.reset_key, None) if self.reset_key is not None else None
+        if reset is None or tensordict.ndim == 0:
+            return super().forward(tensordict)
+        later = reset.clone()
+        later[(slice(None),) * (tensordict.ndim - 1) + (0,)] = False
+        tensordict.set(self.reset_key, later)
+        try:
+            output = super().forward(tensordict)
+        finally:
+            tensordict.set(self.reset_key, reset)
+        output.set(self.reset_key, reset)
+        return output
+
+
 def _action_clamp(action_spec: TensorSpec) -> ActionClamp:
     """The spec's bounds (infinite for an unbounded spec)."""
     space = getattr(action_spec, "space", None)
@@ -175,7 +213,8 @@ def make_dreamer_v3(
     """Builds a pixel DreamerV3 agent from TorchRL's DreamerV3 classes.
 
     Image encoder, RSSM V3 (block-GRU prior, posterior, :class:`~torchrl.modules.RSSMRolloutV3`
-    on its fast path, reset by ``is_init``), image decoder, two-hot reward head,
+    on its fast path, reset by ``is_init`` except on a sequence's first row, where it starts
+    from the stored acting state: :class:`EpisodeStartRollout`), image decoder, two-hot reward head,
     continuation head, bounded-normal actor and two-hot critic. The world model reads
     images as ``(*batch, C, H, W)``, ``uint8`` or float in ``[0, 1]``; use
     ``reco_symlog=False`` in the model loss (the decoder predicts the ``[0, 1]`` scale).
@@ -279,7 +318,7 @@ def make_dreamer_v3(
         TensorDictModule(
             encoder, in_keys=[("next", pixels_key)], out_keys=[("next", "encoded_latents")]
         ),
-        RSSMRolloutV3(
+        EpisodeStartRollout(
             TensorDictModule(
                 prior,
                 in_keys=["state", "belief", "action"],
