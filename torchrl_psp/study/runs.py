@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from torchrl_psp.figures.curves import clean_curve
+from torchrl_psp.training.config import override_key
 
 __all__ = [
     "CONFIG_FILE",
@@ -139,8 +140,7 @@ def _overrides(run_dir: Path) -> dict[str, str]:
     pairs = {}
     for item in items if isinstance(items, list) else []:
         if isinstance(item, str) and "=" in item:
-            key, value = item.split("=", 1)
-            pairs[key.lstrip("+~")] = value
+            pairs[override_key(item)] = item.split("=", 1)[1]
     return pairs
 
 
