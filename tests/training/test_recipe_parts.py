@@ -155,3 +155,26 @@ def test_training_env_gives_what_the_agent_reads():
     assert td["pixels"].shape == (3, 64, 64) and td["pixels"].dtype == torch.uint8
     assert td["is_init"].item()
     assert td["segments"].shape == (64, 64)
+
+
+def test_replay_refresh_writes_each_posterior_into_the_next_stored_step(tmp_path):
+    data = _episodes([12, 12])
+    data["state"] = torch.zeros(24, 3)
+    replay = SequenceReplay(tmp_path, 100, batch_size=4, sequence_length=5, keys=["obs", "state"])
+    replay.extend(data)
+    sample = replay.sample()
+    index = replay.last_index
+    assert torch.equal(replay.buffer.storage[index.flatten()]["obs"], sample["obs"].flatten())
+    context = TensorDict({"state": torch.randn(4, 5, 3)}, [4, 5])
+    assert replay.refresh_states(context, index, ["state"]) == 4 * 4
+    stored = replay.buffer.storage[: len(replay)]["state"]
+    # step t's posterior is the start state of step t + 1 (same trajectory, next slot);
+    # where sampled sequences overlap, one of the fresh posteriors is kept
+    targets, written = index[:, 1:].flatten(), context["state"][:, :-1].reshape(-1, 3)
+    for slot in set(targets.tolist()):
+        candidates = written[targets == slot]
+        assert any(torch.equal(stored[slot], c) for c in candidates), slot
+    first_only = set(index[:, 0].tolist()) - set(index[:, 1:].flatten().tolist())
+    assert all(torch.count_nonzero(stored[i]) == 0 for i in first_only)  # not overwritten
+    with pytest.raises(ValueError, match="batch shape"):
+        replay.refresh_states(context[:, :3], index, ["state"])

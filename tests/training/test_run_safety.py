@@ -56,7 +56,8 @@ def _recipe(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def test_trainer_skips_non_finite_updates_then_stops_with_the_checkpoint_intact(tmp_path, caplog):
-    cfg = config(**FAST, **{"optim.max_consecutive_skips": 3})
+    # the batches below do not come from the replay: nothing to refresh there
+    cfg = config(**FAST, **{"optim.max_consecutive_skips": 3, "replay.refresh_states": False})
     trainer = DreamerTrainer(cfg, tmp_path / "run")
     good = _replay_batch(trainer)
     trainer.replay.sample = lambda: good.clone()
@@ -300,3 +301,18 @@ def test_ray_backend_without_ray_is_a_configuration_error(monkeypatch):
     monkeypatch.setattr(config_module, "find_spec", lambda name: None)
     errors = config_errors(config(**{"collector.backend": "ray", "collector.num_workers": 2}))
     assert any('pip install -e ".[distributed]"' in e for e in errors), errors
+
+
+def test_updates_refresh_the_stored_start_states_unless_skipped(tmp_path):
+    trainer = DreamerTrainer(config(**FAST), tmp_path / "run")
+    data = _replay_batch(trainer).reshape(-1)
+    data.set(("collector", "traj_ids"), torch.zeros(data.shape[0], dtype=torch.int64))
+    data.set(("next", "truncated"), torch.zeros(data.shape[0], 1, dtype=torch.bool))
+    trainer.replay.extend(data)
+    stored = trainer.replay.buffer.storage._storage
+    before = stored.get("belief")[: data.shape[0]].clone()
+    trainer._update(defaultdict(list))
+    index = trainer.replay.last_index
+    after = stored.get("belief")[: data.shape[0]]
+    assert not torch.equal(after[index[:, 1:]], before[index[:, 1:]])  # fresher posteriors
+    assert torch.isfinite(after).all()

@@ -77,6 +77,7 @@ _ADDED_SETTINGS = {
     "optim.actor_gradient": "dynamics",
     "optim.entropy_bonus": 3e-4,
     "optim.max_consecutive_skips": 5,
+    "replay.refresh_states": False,
 }
 
 
@@ -338,6 +339,10 @@ def config_errors(cfg: Any) -> list[str]:
             f"With {workers} workers each collected chunk has {frames // workers} steps, "
             f"fewer than replay.sequence_length={length}: sequences cannot span chunks of "
             "different workers. Raise collector.frames_per_batch."
+        )
+    if not isinstance(cfg.replay.refresh_states, bool):
+        errors.append(
+            f"replay.refresh_states must be true or false, got {cfg.replay.refresh_states!r}."
         )
     if cfg.logger.wandb not in ("offline", "online", "disabled"):
         errors.append(

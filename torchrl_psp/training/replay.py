@@ -104,10 +104,47 @@ class SequenceReplay:
         self.buffer.extend(data)
 
     def sample(self) -> TensorDict:
-        """A ``(batch_size, sequence_length)`` batch of sequences on :attr:`device`."""
+        """A ``(batch_size, sequence_length)`` batch of sequences on :attr:`device`.
+
+        The storage indices of its steps are kept as :attr:`last_index` (for
+        :meth:`refresh_states`).
+        """
         sample = self.buffer.sample()
         sample = sample.reshape(self.batch_size, self.sequence_length)
+        #: ``(batch_size, sequence_length)`` storage indices of the last sample.
+        self.last_index = sample.get("index").reshape(self.batch_size, self.sequence_length)
         return sample.exclude("index", TRAJ_KEY).to(self.device, non_blocking=True)
+
+    def refresh_states(
+        self, context: TensorDictBase, index: torch.Tensor, keys: Sequence[NestedKey]
+    ) -> int:
+        """Writes fresher latent states back into the stored transitions (DreamerV3's replay context).
+
+        After an update, ``context[:, t]`` is the world model's posterior for the image
+        after step ``t`` of each sampled sequence, i.e. the state the next stored step
+        starts from: it replaces that step's stored ``keys`` (``"state"``, ``"belief"``),
+        written when the step was collected by an older model. The sequences' first steps
+        keep theirs; steps of a sequence are consecutive in the storage (one trajectory).
+
+        Args:
+            context: ``(B, T)`` with ``keys`` (e.g. the stepper's ``"replay_context"``).
+            index: ``(B, T)`` storage indices of the sample (:attr:`last_index`).
+            keys: the entries to write.
+
+        Returns:
+            How many stored steps were refreshed.
+        """
+        if context.shape[:2] != index.shape[:2]:
+            raise ValueError(
+                f"context has batch shape {tuple(context.shape)}, the sample's index "
+                f"{tuple(index.shape)}."
+            )
+        targets = index[:, 1:].reshape(-1)
+        stored = self.buffer.storage._storage
+        for key in keys:
+            values = context.get(key)[:, :-1].reshape(-1, *context.get(key).shape[2:])
+            stored.get(key)[targets] = values.detach().to("cpu", stored.get(key).dtype)
+        return targets.numel()
 
     def can_sample(self) -> bool:
         """Whether some trajectory is long enough for one sequence."""

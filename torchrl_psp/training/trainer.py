@@ -199,6 +199,11 @@ class DreamerTrainer:
             raise
         self.counters["updates"] += 1
         skipped = bool(result.get("skipped_update", 0.0))
+        if self.cfg.replay.refresh_states and not skipped:
+            keys = self.loss.tensor_keys
+            self.replay.refresh_states(
+                sample.get(keys.replay_context), self.replay.last_index, [keys.state, keys.belief]
+            )
         if skipped:
             self._skipped(self.stepper.non_finite_terms(result))
             try:
