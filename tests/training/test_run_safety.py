@@ -88,7 +88,7 @@ def test_trainer_skips_non_finite_updates_then_stops_with_the_checkpoint_intact(
 
 
 def _replay_batch(trainer):
-    """A batch as the replay gives it, from a short rollout of the trainer's env."""
+    """A synthetic batch with the keys and shapes the trainer's replay gives."""
     from torchrl_psp.modules import synthetic_replay_sample
 
     cfg = trainer.cfg.replay

@@ -184,7 +184,7 @@ def make_env(
     camera_id = check_int("camera_id", camera_id, minimum=-1, allow_none=True)
     fast_render = check_bool("fast_render", fast_render, allow_none=True)
     pixels_only = check_bool("pixels_only", pixels_only)
-    _check_unused(
+    check_unused_arguments(
         distractor,
         compositing=compositing,
         replace_floor=replace_floor,
@@ -244,7 +244,7 @@ def make_env(
     return env
 
 
-def _check_unused(distractor: str, **arguments: Any) -> None:
+def check_unused_arguments(distractor: str, **arguments: Any) -> None:
     """Refuses arguments given a non-default value that the chosen distractor ignores.
 
     The default values (``compositing="segmentation"``, ``replace_floor=None`` or

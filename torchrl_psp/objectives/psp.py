@@ -65,8 +65,12 @@ class PSPModelLoss(ImageReconstructionModelLoss):
       ``("next", encoded_latents)`` predicts the action that preceded the image,
       which in TorchRL's layout is the root ``"action"`` of the same step. The
       head's gradient-reversal layer gives the encoder ``-epsilon * grad L_adv`` in
-      the same backward pass. Steps with ``is_init`` are left out: there the RSSM
-      zeroes its action input, so the encoder is the only source of that action.
+      the same backward pass. Steps with ``is_init`` are left out: where the RSSM
+      resets (an episode start after a sequence's first row) it zeroes its action
+      input, so the encoder is the only source of that action. On a sequence's first
+      row the agent's rollout does not reset
+      (:class:`~torchrl_psp.modules.EpisodeStartRollout`); leaving that step out too
+      is merely conservative.
 
     The saliency shares the world model's encoder forward pass (see
     :meth:`~torchrl_psp.modules.PolicySaliency.run_with_salience`): one

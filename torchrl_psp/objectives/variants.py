@@ -20,7 +20,7 @@ from torchrl_psp.modules.adversarial_head import AdversarialActionHead
 from torchrl_psp.modules.dreamer import DreamerV3Agent
 from torchrl_psp.modules.saliency import PolicySaliency
 from torchrl_psp.objectives.psp import PSPModelLoss
-from torchrl_psp.objectives.reconstruction import check_image_scale
+from torchrl_psp.objectives.reconstruction import ImageReconstructionModelLoss, check_image_scale
 from torchrl_psp.objectives.sd import SDModelLoss
 from torchrl_psp.variants import VARIANT_SPECS, variant_spec
 
@@ -59,6 +59,8 @@ class DreamerV3VariantLoss(DreamerV3Loss):
         return list(dict.fromkeys([*super().in_keys, *(unravel_key(key) for key in extra)]))
 
     def forward(self, sample: TensorDictBase) -> TensorDictBase:
+        if isinstance(self.model_loss, ImageReconstructionModelLoss):  # checks its own images
+            return super().forward(sample)
         pixels = self.model_loss.tensor_keys.pixels
         for key in pixels if isinstance(pixels, list) else [pixels]:
             key = unravel_key(("next", key))

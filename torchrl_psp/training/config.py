@@ -201,12 +201,12 @@ def _task_errors(env: Any) -> list[str]:
 def _background_errors(env: Any) -> list[str]:
     """The compositing mode, and settings the chosen distractor would not use (make_env's rule)."""
     from torchrl_psp.envs import COMPOSITING_MODES
-    from torchrl_psp.envs.factory import _check_unused
+    from torchrl_psp.envs.factory import check_unused_arguments
 
     if env.compositing not in COMPOSITING_MODES:
         return [f"env.compositing must be one of {COMPOSITING_MODES}; got {env.compositing!r}."]
     try:
-        _check_unused(
+        check_unused_arguments(
             env.distractor,
             compositing=env.compositing,
             replace_floor=None,

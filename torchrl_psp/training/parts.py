@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,15 @@ from torchrl_psp.training.env import add_agent_primer, make_training_env
 from torchrl_psp.training.replay import SequenceReplay
 from torchrl_psp.variants import variant_spec
 
-__all__ = ["OpenedRun", "RunParts", "build_run_parts", "open_run", "replay_keys", "updates_due"]
+__all__ = [
+    "OpenedRun",
+    "RunParts",
+    "build_run_parts",
+    "open_replay",
+    "open_run",
+    "replay_keys",
+    "updates_due",
+]
 
 
 def updates_due(agent_steps: int, replay_cfg: Any, prefill_steps: int) -> int:
@@ -83,7 +91,6 @@ class RunParts:
     loss: DreamerV3VariantLoss
     stepper: FiniteUpdateStepper
     compile_step: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def policy(self):
