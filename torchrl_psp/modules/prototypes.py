@@ -63,18 +63,21 @@ class Prototypes(nn.Module):
             >>> prototypes = Prototypes(2, 2)
             >>> _ = prototypes.weight.data.mul_(3.0)
             >>> prototypes.normalize_()
-            >>> prototypes.weight.detach().norm(dim=-1)
-            tensor([1., 1.])
+            >>> torch.allclose(prototypes.weight.detach().norm(dim=-1), torch.ones(2))
+            True
         """
         self.weight.copy_(F.normalize(self.weight, dim=-1))
 
-    def forward(self, embeddings: torch.Tensor, *, detach: bool = False) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, *, frozen: bool | torch.Tensor = False
+    ) -> torch.Tensor:
         """Scores ``z^T c_k`` ``(*batch, K)`` of embeddings ``z`` ``(*batch, D)``.
 
         Args:
             embeddings: the (normalised) embeddings.
-            detach: score against the prototypes without a gradient to them (the
-                first updates of DreamerPro freeze the prototypes).
+            frozen: the prototypes get a zero gradient (DreamerPro freezes them for its
+                first updates); a bool tensor selects it on the device, without a host
+                synchronisation.
 
         Raises:
             ValueError: the embeddings' last dimension is not ``D``.
@@ -84,7 +87,11 @@ class Prototypes(nn.Module):
                 f"Prototypes of width {self.dim} score embeddings of shape (*batch, {self.dim}); "
                 f"got {tuple(embeddings.shape)}."
             )
-        weight = self.weight.detach() if detach else self.weight
+        weight = self.weight
+        if isinstance(frozen, torch.Tensor):
+            weight = torch.where(frozen, weight.detach(), weight)
+        elif frozen:
+            weight = weight.detach()
         return embeddings @ weight.to(embeddings.dtype).T
 
 
