@@ -15,7 +15,7 @@ from .training.test_recipe_parts import config
 LOSS_CLASSES = {"dreamer": DreamerV3ModelLoss, "psp": PSPModelLoss, "sd": SDModelLoss}
 
 
-@pytest.mark.parametrize("name", list(VARIANT_SPECS))
+@pytest.mark.parametrize("name", [n for n, s in VARIANT_SPECS.items() if s.world_model])
 def test_each_loss_is_built_as_its_spec_says(tiny_agent, name):
     spec = VARIANT_SPECS[name]
     loss = make_model_loss(tiny_agent, name)
@@ -34,8 +34,17 @@ def test_each_loss_is_built_as_its_spec_says(tiny_agent, name):
 
 
 def test_every_consumer_lists_every_variant():
-    assert list(VARIANTS) == list(VARIANT_SPECS) == list(VARIANT_ORDER)
+    assert list(VARIANT_SPECS) == list(VARIANT_ORDER)
+    assert list(VARIANTS) == [name for name, spec in VARIANT_SPECS.items() if spec.world_model]
+    assert "drqv2" in VARIANT_ORDER and "drqv2" not in VARIANTS  # a column, no world model
     assert {"psp_nosal", "psp_value"} <= set(VARIANT_ORDER)  # the scores once missed them
+
+
+def test_a_model_free_variant_has_no_world_model_loss(tiny_agent):
+    spec = variant_spec("drqv2")
+    assert (spec.agent, spec.model_loss, spec.world_model) == ("drqv2", None, False)
+    with pytest.raises(ValueError, match="variant=drqv2 has no world model"):
+        make_model_loss(tiny_agent, "drqv2")
 
 
 def test_sd_gt_and_sd_l2_differ_only_in_their_mask_source():
@@ -81,6 +90,9 @@ def test_a_new_variant_is_one_entry(tiny_agent, monkeypatch):
         ({"model_loss": "sd"}, "reads a task mask"),
         ({"saliency": "actor"}, "are PSP's"),
         ({"model_loss": "psp", "segments": True}, "segments aggregate a saliency"),
+        ({"agent": "tia"}, "agent must be"),
+        ({"agent": "drqv2"}, "has no world-model loss"),
+        ({"agent": "drqv2", "model_loss": None, "saliency": "actor"}, "has no world-model loss"),
     ],
 )
 def test_inconsistent_specs_are_refused(fields, message):

@@ -24,9 +24,13 @@ class VariantSpec:
     Attributes:
         name: the variant's name (``variant=`` of the recipe).
         description: one line for docs and help texts.
+        agent: the agent and its trainer: ``"dreamerv3"`` (world model + actor-critic,
+            :class:`~torchrl_psp.training.DreamerTrainer`) or ``"drqv2"`` (model-free, no
+            world model: :class:`~torchrl_psp.baselines.DrQv2Trainer`).
         model_loss: the kind of world-model loss: ``"dreamer"`` (TorchRL's
             ``DreamerV3ModelLoss``), ``"psp"`` (:class:`~torchrl_psp.objectives.PSPModelLoss`)
-            or ``"sd"`` (:class:`~torchrl_psp.objectives.SDModelLoss`).
+            or ``"sd"`` (:class:`~torchrl_psp.objectives.SDModelLoss`); ``None`` for an
+            agent without a world model.
         saliency: PSP's weighting: ``"actor"`` (policy saliency), ``"value"`` (value
             gradient) or ``None`` (no saliency weighting).
         adversarial_head: PSP's adversarial action head.
@@ -35,14 +39,14 @@ class VariantSpec:
         task_mask: SD's mask source: ``"gt"`` (ground truth), ``"learned"`` (a
             segmenter) or ``None`` (no task mask read).
         figures: what the evaluation draws: ``"reconstruction"`` and, for SD,
-            ``"sd_masks"``.
+            ``"sd_masks"``; DrQ-v2 ``"augmentation"``.
         compile_on_cuda: compiled and CUDA-graph captured by ``optim.compile=auto`` on
             CUDA (only variants tested under compilation).
     """
 
     name: str
     description: str
-    model_loss: str = "dreamer"
+    model_loss: str | None = "dreamer"
     saliency: str | None = None
     adversarial_head: bool = False
     segments: bool = False
@@ -50,8 +54,23 @@ class VariantSpec:
     task_mask: str | None = None
     figures: tuple[str, ...] = ("reconstruction",)
     compile_on_cuda: bool = False
+    agent: str = "dreamerv3"
+
+    @property
+    def world_model(self) -> bool:
+        """Whether the variant trains a world model (and has a world-model loss)."""
+        return self.agent == "dreamerv3"
 
     def __post_init__(self) -> None:
+        if self.agent not in ("dreamerv3", "drqv2"):
+            raise ValueError(f"agent must be dreamerv3 or drqv2; got {self.agent!r}.")
+        if not self.world_model:
+            world_model_fields = (self.saliency, self.adversarial_head, self.segments)
+            if self.model_loss is not None or self.compile_on_cuda or any(world_model_fields):
+                raise ValueError(f"{self.name}: a {self.agent} agent has no world-model loss.")
+            if self.mask_head or self.task_mask:
+                raise ValueError(f"{self.name}: the task mask and its head are SD's.")
+            return
         if self.model_loss not in ("dreamer", "psp", "sd"):
             raise ValueError(f"model_loss must be dreamer, psp or sd; got {self.model_loss!r}.")
         if self.saliency not in (None, "actor", "value"):
@@ -80,7 +99,8 @@ def _sd(name: str, description: str, **fields) -> VariantSpec:
     )
 
 
-#: Every variant, in the column order of the score tables (SPEC §4 plus ablations).
+#: Every variant, in the column order of the score tables (SPEC §4 plus ablations, then
+#: the papers' baselines).
 VARIANT_SPECS: dict[str, VariantSpec] = {
     spec.name: spec
     for spec in (
@@ -106,6 +126,13 @@ VARIANT_SPECS: dict[str, VariantSpec] = {
             "psp_value",
             "PSP with value-gradient (VaGraM-style) instead of policy saliency",
             saliency="value",
+        ),
+        VariantSpec(
+            "drqv2",
+            "DrQ-v2: model-free actor-critic on randomly shifted images (no world model)",
+            agent="drqv2",
+            model_loss=None,
+            figures=("augmentation",),
         ),
     )
 }

@@ -31,8 +31,11 @@ __all__ = [
     "make_variant_loss",
 ]
 
-#: Variants and what their world-model loss does (read from :data:`~torchrl_psp.variants.VARIANT_SPECS`).
-VARIANTS: dict[str, str] = {name: spec.description for name, spec in VARIANT_SPECS.items()}
+#: Variants with a world model and what their world-model loss does (read from
+#: :data:`~torchrl_psp.variants.VARIANT_SPECS`; model-free baselines are not here).
+VARIANTS: dict[str, str] = {
+    name: spec.description for name, spec in VARIANT_SPECS.items() if spec.world_model
+}
 
 
 class DreamerV3VariantLoss(DreamerV3Loss):
@@ -92,6 +95,11 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
         'PSPModelLoss'
     """
     spec = variant_spec(variant)
+    if not spec.world_model:
+        raise ValueError(
+            f"variant={variant} has no world model ({spec.agent} agent): see "
+            "torchrl_psp.baselines for its loss."
+        )
     config = agent.config
     options: dict[str, Any] = {
         "kl_mode": "separate",
