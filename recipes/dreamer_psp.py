@@ -6,6 +6,7 @@ Trains one variant on a (distracted) DeepMind Control task::
     python recipes/dreamer_psp.py preset=smoke                      # one minute on a CPU
     python recipes/dreamer_psp.py variant=sd_gt env.distractor=video env.domain=walker env.task=run
     python recipes/dreamer_psp.py resume=runs/<run directory>       # continue a killed run
+    python recipes/dreamer_psp.py variant=drqv2                     # the model-free baseline DrQ-v2
 
 Presets: ``smoke`` (CPU, a minute), ``cpu`` (small model, hours), ``paper`` (the papers'
 settings, GPU); without one the recipe picks ``paper`` on a CUDA machine and ``cpu``
@@ -63,16 +64,27 @@ def resumed_config(run_dir: Path) -> DictConfig:
     return resume_config(run_dir, _command_line_overrides())
 
 
+def _model_free(cfg: DictConfig) -> bool:
+    """Whether ``cfg.variant`` is DrQ-v2 (its own agent and trainer; the variant table says)."""
+    from torchrl_psp.variants import VARIANT_SPECS
+
+    spec = VARIANT_SPECS.get(cfg.variant)
+    return spec is not None and spec.agent == "drqv2"
+
+
 def describe(cfg: DictConfig, run_dir: Path, resume: bool) -> str:
     from torchrl_psp.training import resolve_device, updates_due
 
     env = cfg.env
     agent_steps = cfg.train.total_env_steps // env.frame_skip
     updates = updates_due(agent_steps, cfg.replay, cfg.collector.prefill_steps)
+    model = cfg.model.size
+    if _model_free(cfg):
+        model = f"drqv2 (features {cfg.drqv2.feature_dim}, hidden {cfg.drqv2.hidden_dim})"
     return (
         f"{'Resuming' if resume else 'Starting'} {run_dir}\n"
         f"  preset={cfg.preset_name} device={resolve_device(cfg.device)} variant={cfg.variant} "
-        f"model={cfg.model.size}\n"
+        f"model={model}\n"
         f"  env={env.domain}-{env.task} distractor={env.distractor} "
         f"segmentation={env.segmentation} compositing={env.compositing}\n"
         f"  {cfg.train.total_env_steps} env steps (action repeat {env.frame_skip}), "
@@ -105,9 +117,18 @@ def main(cfg: DictConfig) -> dict:
     resume = cfg.resume not in (None, "")
     try:
         cfg = resumed_config(Path(cfg.resume)) if resume else resolve_preset(cfg)
-        validate_config(cfg)  # every setting, before anything is built
-        print(describe(cfg, run_dir, resume), flush=True)
-        trainer = DreamerTrainer(cfg, run_dir, resume=resume)
+        if _model_free(cfg):
+            from torchrl_psp.baselines import DrQv2Trainer, drqv2_run_config
+            from torchrl_psp.baselines.drqv2_trainer import validate_drqv2_config
+
+            cfg = drqv2_run_config(cfg)  # DrQ-v2's replay, prefill and update rate
+            validate_drqv2_config(cfg)  # every setting, before anything is built
+            print(describe(cfg, run_dir, resume), flush=True)
+            trainer = DrQv2Trainer(cfg, run_dir, resume=resume)
+        else:
+            validate_config(cfg)  # every setting, before anything is built
+            print(describe(cfg, run_dir, resume), flush=True)
+            trainer = DreamerTrainer(cfg, run_dir, resume=resume)
     except ConfigError as error:
         _fail("Configuration error", str(error))
     except (RunDirectoryBusyError, DamagedCheckpointError) as error:
