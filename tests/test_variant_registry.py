@@ -5,14 +5,25 @@ from __future__ import annotations
 import pytest
 from torchrl.objectives import DreamerV3ModelLoss
 
-from torchrl_psp.objectives import VARIANTS, PSPModelLoss, SDModelLoss, make_model_loss
+from torchrl_psp.objectives import (
+    VARIANTS,
+    DreamerProModelLoss,
+    PSPModelLoss,
+    SDModelLoss,
+    make_model_loss,
+)
 from torchrl_psp.study.scores import VARIANT_ORDER
 from torchrl_psp.training import config_errors
 from torchrl_psp.variants import VARIANT_SPECS, VariantSpec, variant_spec
 
 from .training.test_recipe_parts import config
 
-LOSS_CLASSES = {"dreamer": DreamerV3ModelLoss, "psp": PSPModelLoss, "sd": SDModelLoss}
+LOSS_CLASSES = {
+    "dreamer": DreamerV3ModelLoss,
+    "psp": PSPModelLoss,
+    "sd": SDModelLoss,
+    "dreamerpro": DreamerProModelLoss,
+}
 
 
 @pytest.mark.parametrize("name", [n for n, s in VARIANT_SPECS.items() if s.world_model])
@@ -31,6 +42,9 @@ def test_each_loss_is_built_as_its_spec_says(tiny_agent, name):
     if spec.model_loss == "sd":
         assert (loss.mask_decoder is not None) == spec.mask_head
         assert ("next", "task_mask") in loss.extra_in_keys
+    if spec.model_loss == "dreamerpro":  # reconstruction-free: no decoder, no image figure
+        assert tiny_agent.decoder not in list(loss.world_model.modules())
+        assert not {"reconstruction", "sd_masks"} & set(spec.figures)
 
 
 def test_every_consumer_lists_every_variant():
@@ -90,6 +104,7 @@ def test_a_new_variant_is_one_entry(tiny_agent, monkeypatch):
         ({"model_loss": "sd"}, "reads a task mask"),
         ({"saliency": "actor"}, "are PSP's"),
         ({"model_loss": "psp", "segments": True}, "segments aggregate a saliency"),
+        ({"model_loss": "dreamerpro"}, "no decoder to draw reconstructions"),
         ({"agent": "tia"}, "agent must be"),
         ({"agent": "drqv2"}, "has no world-model loss"),
         ({"agent": "drqv2", "model_loss": None, "saliency": "actor"}, "has no world-model loss"),

@@ -28,9 +28,10 @@ class VariantSpec:
             :class:`~torchrl_psp.training.DreamerTrainer`) or ``"drqv2"`` (model-free, no
             world model: :class:`~torchrl_psp.baselines.DrQv2Trainer`).
         model_loss: the kind of world-model loss: ``"dreamer"`` (TorchRL's
-            ``DreamerV3ModelLoss``), ``"psp"`` (:class:`~torchrl_psp.objectives.PSPModelLoss`)
-            or ``"sd"`` (:class:`~torchrl_psp.objectives.SDModelLoss`); ``None`` for an
-            agent without a world model.
+            ``DreamerV3ModelLoss``), ``"psp"`` (:class:`~torchrl_psp.objectives.PSPModelLoss`),
+            ``"sd"`` (:class:`~torchrl_psp.objectives.SDModelLoss`) or ``"dreamerpro"``
+            (:class:`~torchrl_psp.objectives.DreamerProModelLoss`, reconstruction-free:
+            no decoder); ``None`` for an agent without a world model.
         saliency: PSP's weighting: ``"actor"`` (policy saliency), ``"value"`` (value
             gradient) or ``None`` (no saliency weighting).
         adversarial_head: PSP's adversarial action head.
@@ -39,7 +40,7 @@ class VariantSpec:
         task_mask: SD's mask source: ``"gt"`` (ground truth), ``"learned"`` (a
             segmenter) or ``None`` (no task mask read).
         figures: what the evaluation draws: ``"reconstruction"`` and, for SD,
-            ``"sd_masks"``; DrQ-v2 ``"augmentation"``.
+            ``"sd_masks"``; DrQ-v2 ``"augmentation"``; DreamerPro nothing (no decoder).
         compile_on_cuda: compiled and CUDA-graph captured by ``optim.compile=auto`` on
             CUDA (only variants tested under compilation).
     """
@@ -71,8 +72,12 @@ class VariantSpec:
             if self.mask_head or self.task_mask:
                 raise ValueError(f"{self.name}: the task mask and its head are SD's.")
             return
-        if self.model_loss not in ("dreamer", "psp", "sd"):
-            raise ValueError(f"model_loss must be dreamer, psp or sd; got {self.model_loss!r}.")
+        if self.model_loss not in ("dreamer", "psp", "sd", "dreamerpro"):
+            raise ValueError(
+                f"model_loss must be dreamer, psp, sd or dreamerpro; got {self.model_loss!r}."
+            )
+        if self.model_loss == "dreamerpro" and {"reconstruction", "sd_masks"} & set(self.figures):
+            raise ValueError(f"{self.name}: DreamerPro has no decoder to draw reconstructions.")
         if self.saliency not in (None, "actor", "value"):
             raise ValueError(f"saliency must be None, actor or value; got {self.saliency!r}.")
         if self.task_mask not in (None, "gt", "learned"):
@@ -133,6 +138,12 @@ VARIANT_SPECS: dict[str, VariantSpec] = {
             agent="drqv2",
             model_loss=None,
             figures=("augmentation",),
+        ),
+        VariantSpec(
+            "dreamerpro",
+            "DreamerPro: reconstruction-free, prototypes (SwAV) + temporal prototype loss",
+            model_loss="dreamerpro",
+            figures=(),
         ),
     )
 }

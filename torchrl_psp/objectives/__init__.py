@@ -1,5 +1,13 @@
-"""Policy-Shaped Prediction and Segmentation Dreamer losses on TorchRL's DreamerV3 losses."""
+"""Policy-Shaped Prediction, Segmentation Dreamer and DreamerPro losses on TorchRL's DreamerV3 losses."""
 
+from torchrl_psp.objectives.dreamerpro import DreamerProModelLoss, dreamerpro_components
+from torchrl_psp.objectives.prototype_losses import (
+    projection_norm_loss,
+    prototype_log_probs,
+    sinkhorn_knopp,
+    swapped_prediction_loss,
+    temporal_prototype_loss,
+)
 from torchrl_psp.objectives.psp import PSPModelLoss, adversarial_action_loss
 from torchrl_psp.objectives.reconstruction import (
     ImageReconstructionModelLoss,
@@ -29,6 +37,7 @@ from torchrl_psp.objectives.weights import (
 
 __all__ = [
     "VARIANTS",
+    "DreamerProModelLoss",
     "DreamerV3VariantLoss",
     "FiniteUpdateStepper",
     "ImageReconstructionModelLoss",
@@ -38,13 +47,19 @@ __all__ = [
     "adversarial_action_loss",
     "check_chw_image",
     "check_image_scale",
+    "dreamerpro_components",
     "finite_magnitude",
     "make_model_loss",
     "make_optimization_stepper",
     "make_variant_loss",
     "per_image_quantile",
+    "projection_norm_loss",
+    "prototype_log_probs",
     "segment_mean",
     "segment_weights",
     "selective_l2_filter",
+    "sinkhorn_knopp",
+    "swapped_prediction_loss",
+    "temporal_prototype_loss",
     "weight_statistics",
 ]

@@ -19,6 +19,7 @@ from torchrl.objectives.utils import ValueEstimators
 from torchrl_psp.modules.adversarial_head import AdversarialActionHead
 from torchrl_psp.modules.dreamer import DreamerV3Agent
 from torchrl_psp.modules.saliency import PolicySaliency
+from torchrl_psp.objectives.dreamerpro import DreamerProModelLoss, dreamerpro_components
 from torchrl_psp.objectives.psp import PSPModelLoss
 from torchrl_psp.objectives.reconstruction import ImageReconstructionModelLoss, check_image_scale
 from torchrl_psp.objectives.sd import SDModelLoss
@@ -62,7 +63,8 @@ class DreamerV3VariantLoss(DreamerV3Loss):
         return list(dict.fromkeys([*super().in_keys, *(unravel_key(key) for key in extra)]))
 
     def forward(self, sample: TensorDictBase) -> TensorDictBase:
-        if isinstance(self.model_loss, ImageReconstructionModelLoss):  # checks its own images
+        if isinstance(self.model_loss, (ImageReconstructionModelLoss, DreamerProModelLoss)):
+            # these losses check their own images
             return super().forward(sample)
         pixels = self.model_loss.tensor_keys.pixels
         for key in pixels if isinstance(pixels, list) else [pixels]:
@@ -78,7 +80,9 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
 
     DreamerV3 settings: separate KL terms (dynamics 0.5, representation 0.1, free
     nats 1), the agent's unimix and reward bins, continuation loss on,
-    ``reco_symlog=False`` and ``detach_output=False``.
+    ``reco_symlog=False`` and ``detach_output=False``. ``dreamerpro`` reads the agent's
+    world model without its decoder, with DreamerPro's prototypes and projections
+    (:func:`~torchrl_psp.objectives.dreamerpro.dreamerpro_components`).
 
     Args:
         agent: the agent.
@@ -101,6 +105,7 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
             "torchrl_psp.baselines for its loss."
         )
     config = agent.config
+    world_model = agent.world_model
     options: dict[str, Any] = {
         "kl_mode": "separate",
         "lambda_dynamic": 0.5,
@@ -141,11 +146,15 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
                 norm_eps=config.norm_eps,
             )
         loss_class = SDModelLoss
+    elif spec.model_loss == "dreamerpro":  # the world model without its decoder
+        world_model, modules = dreamerpro_components(agent)
+        options.update(modules)
+        loss_class = DreamerProModelLoss
     else:
         loss_class = DreamerV3ModelLoss
     options.update(kwargs)
     device = next(agent.world_model.parameters()).device
-    loss = loss_class(agent.world_model, **options).to(device)
+    loss = loss_class(world_model, **options).to(device)
     loss.set_keys(pixels=agent.pixels_key)
     return loss
 
