@@ -99,8 +99,13 @@ def model_figures(
     * ``"sd_masks"`` (SD variants): true | segmenter mask | target ``x * m`` |
       reconstruction | predicted mask | selective-L2 filter (the last two with the mask
       decoder of ``sd_approx``); drawn when the episode has a task mask.
+
+    With no ``figures`` (DreamerPro: no decoder) nothing is drawn and the loss is not run.
     """
     from torchrl_psp.figures.panels import reconstruction_panel, sd_mask_panel
+
+    if not figures:
+        return {}
 
     keys = [key for key in keys if key in episode.keys(True)]
     for key in (("next", "task_mask"), ("next", "segments")):
@@ -140,7 +145,11 @@ def episode_video(
     path: str | Path,
     fps: int = 20,
 ) -> Path:
-    """Writes an evaluation episode as video: what the agent sees | the world model's reconstruction."""
+    """Writes an evaluation episode as video: what the agent sees | the world model's reconstruction.
+
+    A world model without decoder (DreamerPro's, ``loss.model_loss.world_model``) writes
+    what the agent sees only.
+    """
     from torchrl_psp.figures.video import write_video
 
     keys = [k for k in world_model.in_keys if k in episode.keys(True)]
@@ -148,7 +157,9 @@ def episode_video(
     with torch.no_grad():
         output = world_model(sample)
     seen = sample["next", "pixels"][0].cpu()
-    reconstruction = output["next", "reco_pixels"][0].float().clamp(0, 1).mul(255).round()
-    reconstruction = reconstruction.to(torch.uint8).cpu()
-    frames = torch.cat([seen, reconstruction], dim=-1).permute(0, 2, 3, 1).contiguous()
+    frames = seen
+    if ("next", "reco_pixels") in output.keys(True):  # a world model without decoder has none
+        reconstruction = output["next", "reco_pixels"][0].float().clamp(0, 1).mul(255).round()
+        frames = torch.cat([seen, reconstruction.to(torch.uint8).cpu()], dim=-1)
+    frames = frames.permute(0, 2, 3, 1).contiguous()
     return write_video(path, frames.numpy(), fps=fps)
