@@ -31,6 +31,7 @@ from torchrl.modules.distributions import IndependentNormal
 
 from torchrl_psp.modules.actor import ActionClamp, BoundedNormalActorNet, PolicyCarry
 from torchrl_psp.modules.dreamer_config import DreamerV3Config, dreamer_v3_config
+from torchrl_psp.modules.image_codec import ChannelsLastImageDecoder, ChannelsLastImageEncoder
 from torchrl_psp.utils.device import resolve_device
 
 __all__ = ["DreamerV3Agent", "EpisodeStartRollout", "default_device", "make_dreamer_v3"]
@@ -258,7 +259,7 @@ def make_dreamer_v3(
     action_dim = int(action_spec.shape[-1])
     features = config.feature_dim
 
-    encoder = DreamerV3ImageEncoder(
+    encoder = ChannelsLastImageEncoder(
         in_channels=image_shape[0],
         depth=config.image_depth,
         mults=config.image_mults,
@@ -290,7 +291,7 @@ def make_dreamer_v3(
         norm_eps=config.norm_eps,
         unimix=config.unimix,
     )
-    decoder = DreamerV3ImageDecoder(
+    decoder = ChannelsLastImageDecoder(
         features,
         image_shape=image_shape,
         depth=config.image_depth,

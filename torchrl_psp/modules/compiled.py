@@ -1,0 +1,201 @@
+"""Compiled hot spots of a DreamerV3 agent: regional :func:`torch.compile`, eager fallback.
+
+Compiling a whole learner update on CPU takes minutes (TorchRL's
+``compile_train_step=True``: 541 s on one core, ``../shared/TORCHRL_NOTES.md``), because
+the RSSM and the imagination are unrolled over every time step. Most of the time the
+update spends outside the convolutions is in small element-wise chains that repeat at
+every step. :func:`compile_agent` compiles only those chains, each once, and leaves the
+control flow (TensorDicts, the time loops, the losses, the optimiser) eager:
+
+* the ``channel RMS norm -> SiLU`` of every stage of the image encoder and decoder
+  (:func:`~torchrl_psp.modules.image_codec.channel_rms_norm_silu`), the largest
+  element-wise passes of the update;
+* the RSSM prior's deterministic step (block GRU and prior logits) and the posterior's
+  logits, used by the world model's rollout, the imagination and the acting policy.
+
+Every region is a :class:`CompiledRegion`: the compiled function with the eager one
+beside it. The first time compilation of a region fails, a one-line warning names the
+region and the reason and the region runs eagerly from then on; the computation is the
+same either way. Inside an enclosing :func:`torch.compile` (TorchRL's compiled CUDA
+step) a region runs its eager function, which the enclosing compilation traces.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["REGIONS", "CompiledAgent", "CompiledRegion", "compile_agent"]
+
+#: The regions :func:`compile_agent` knows: name -> (agent attribute, attribute to replace).
+REGIONS: dict[str, tuple[str, str]] = {
+    "encoder_norm_silu": ("encoder", "norm_silu"),
+    "decoder_norm_silu": ("decoder", "norm_silu"),
+    "prior_step": ("prior", "_belief_and_logits"),
+    "posterior_logits": ("posterior", "_logits"),
+}
+
+
+def _compile_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = []
+    dynamo = getattr(getattr(torch, "_dynamo", None), "exc", None)
+    if dynamo is not None:
+        errors.append(dynamo.TorchDynamoException)
+    try:
+        from torch._inductor import exc as inductor
+
+        errors.append(inductor.InductorError)
+    except (ImportError, AttributeError):
+        pass
+    return tuple(errors)
+
+
+def _eager(function: Callable[..., Any]) -> Callable[..., Any]:
+    return function
+
+
+class CompiledRegion:
+    """A function compiled with :func:`torch.compile`, with its eager version as fallback.
+
+    Args:
+        name: the region's name (in warnings and :attr:`CompiledAgent.regions`).
+        eager: the function.
+        **compile_kwargs: for :func:`torch.compile`.
+
+    Attributes:
+        enabled: run the compiled function (``False``: the eager one; used by the
+            benchmarks to time both on the same weights).
+        failure: why compilation failed (``None`` while it has not); from then on the
+            region runs eagerly.
+
+    Examples:
+        >>> region = CompiledRegion("double", lambda x: 2 * x, dynamic=False)
+        >>> region(torch.ones(2))
+        tensor([2., 2.])
+        >>> region.enabled = False  # the eager function, the same result
+        >>> region(torch.ones(2))
+        tensor([2., 2.])
+    """
+
+    def __init__(self, name: str, eager: Callable[..., Any], **compile_kwargs):
+        self.name = name
+        self.eager = eager
+        self.compiled = torch.compile(eager, **compile_kwargs)
+        self.enabled = True
+        self.failure: str | None = None
+
+    def __call__(self, *args, **kwargs):
+        if not self.enabled or self.failure is not None or torch.compiler.is_compiling():
+            return self.eager(*args, **kwargs)
+        try:
+            return self.compiled(*args, **kwargs)
+        except _compile_errors() as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            self.failure = f"{type(error).__name__}: {first_line[:200]}"
+            warnings.warn(
+                f"torch.compile failed for {self.name}; it runs eagerly: {self.failure}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self.eager(*args, **kwargs)
+
+    def __reduce__(self):
+        # A copy (pickled to a collector worker, deep-copied) runs the eager function.
+        return (_eager, (self.eager,))
+
+    def __repr__(self) -> str:
+        state = "eager (failed)" if self.failure else ("compiled" if self.enabled else "eager")
+        return f"CompiledRegion({self.name!r}, {state})"
+
+
+@dataclass
+class CompiledAgent:
+    """What :func:`compile_agent` replaced, to switch the regions or undo them.
+
+    Attributes:
+        regions: region name -> :class:`CompiledRegion`.
+    """
+
+    regions: dict[str, CompiledRegion] = field(default_factory=dict)
+    _targets: dict[str, tuple[Any, str, bool, Any]] = field(default_factory=dict, repr=False)
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Runs every region compiled (``True``) or eagerly (``False``)."""
+        for region in self.regions.values():
+            region.enabled = enabled
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Regions whose compilation failed, with the reason."""
+        return {name: r.failure for name, r in self.regions.items() if r.failure is not None}
+
+    def restore(self) -> None:
+        """Puts the eager functions back (the agent is as before :func:`compile_agent`)."""
+        for owner, attribute, had_own, previous in self._targets.values():
+            if had_own:
+                setattr(owner, attribute, previous)
+            else:
+                delattr(owner, attribute)
+        self.regions.clear()
+        self._targets.clear()
+
+
+def compile_agent(
+    agent: Any,
+    regions: Iterable[str] | None = None,
+    **compile_kwargs,
+) -> CompiledAgent:
+    """Compiles the hot spots of a :class:`~torchrl_psp.modules.DreamerV3Agent` in place.
+
+    Every module that shares the agent's encoder, decoder, prior and posterior (the
+    world model, the losses, the saliency, the imagination, the acting policy) uses the
+    compiled regions from then on. Compilation happens at the first call of a region
+    (seconds per region on CPU; inductor's on-disk caches make a second process start in
+    seconds), one graph per input shape and gradient mode.
+
+    Args:
+        agent: the agent (its ``encoder``, ``decoder``, ``prior``, ``posterior``).
+        regions: names from :data:`REGIONS`; ``None``: all of them. A region whose
+            module lacks the attribute (another encoder class) is skipped.
+        **compile_kwargs: for :func:`torch.compile`; ``dynamic`` defaults to ``None``
+            (static shapes, then dynamic on the first shape change).
+
+    Returns:
+        The :class:`CompiledAgent` (its :meth:`~CompiledAgent.restore` undoes it).
+
+    Raises:
+        ValueError: an unknown region name.
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> from torchrl_psp.modules import make_dreamer_v3
+        >>> agent = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                         image_mults=(1, 2), device="cpu")
+        >>> compiled = compile_agent(agent, ["encoder_norm_silu"])
+        >>> compiled.regions
+        {'encoder_norm_silu': CompiledRegion('encoder_norm_silu', compiled)}
+        >>> compiled.restore()
+        >>> agent.encoder.norm_silu.__name__
+        'channel_rms_norm_silu'
+    """
+    names = list(REGIONS) if regions is None else list(regions)
+    unknown = sorted(set(names) - set(REGIONS))
+    if unknown:
+        raise ValueError(f"Unknown compiled regions {unknown}; expected some of {list(REGIONS)}.")
+    result = CompiledAgent()
+    for name in names:
+        module_name, attribute = REGIONS[name]
+        owner = getattr(agent, module_name)
+        eager = getattr(owner, attribute, None)
+        if eager is None or isinstance(eager, CompiledRegion):
+            continue
+        region = CompiledRegion(name, eager, **compile_kwargs)
+        had_own = attribute in vars(owner)
+        result._targets[name] = (owner, attribute, had_own, vars(owner).get(attribute))
+        setattr(owner, attribute, region)
+        result.regions[name] = region
+    return result
