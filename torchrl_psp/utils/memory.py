@@ -58,6 +58,10 @@ def retain_freed_memory() -> bool:
     except (OSError, AttributeError):
         return _applied
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    settings = ((_M_MMAP_THRESHOLD, _INT_MAX), (_M_TRIM_THRESHOLD, _INT_MAX), (_M_TOP_PAD, _TOP_PAD))
+    settings = (
+        (_M_MMAP_THRESHOLD, _INT_MAX),
+        (_M_TRIM_THRESHOLD, _INT_MAX),
+        (_M_TOP_PAD, _TOP_PAD),
+    )
     _applied = all(mallopt(option, value) == 1 for option, value in settings)
     return _applied
