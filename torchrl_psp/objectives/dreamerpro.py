@@ -157,7 +157,7 @@ class DreamerProModelLoss(DreamerV3ModelLoss):
         self.prototypes = prototypes
         self.latent_projection = latent_projection
         # The online image embedder (encoder, then projection) and its momentum copy: the
-        # copy's weights are buffers (saved, never optimised) swapped into the same modules.
+        # copy's weights are buffers (saved, never optimised) read by the same modules.
         self.observation_embedder = nn.Sequential(encoder, observation_projection)
         self.momentum_params = TensorDictParams(
             from_module(self.observation_embedder).data.clone(), no_convert=True
@@ -190,6 +190,15 @@ class DreamerProModelLoss(DreamerV3ModelLoss):
     def _next(self, key: NestedKey) -> NestedKey:
         return unravel_key(("next", key))
 
+    def _read(self, next_output: TensorDictBase, key: NestedKey, what: str) -> torch.Tensor:
+        value = next_output.get(key, None)
+        if value is None:
+            raise ValueError(
+                f"DreamerProModelLoss reads {what} under {self._next(key)!r} of the world-model "
+                f"output; it has {sorted(map(str, next_output.keys(True, True)))}."
+            )
+        return value
+
     def forward(self, tensordict: TensorDictBase) -> tuple[TensorDict, TensorDictBase]:
         if tensordict.ndim != 2 or tensordict.shape[1] <= self.warm_up:
             raise ValueError(
@@ -212,10 +221,13 @@ class DreamerProModelLoss(DreamerV3ModelLoss):
         return losses, output[: tensordict.shape[0]]
 
     def _two_views(self, tensordict: TensorDictBase, views: torch.Tensor) -> TensorDictBase:
-        """The world model's input for both views, ``(2B, T)``, the true reward renamed."""
+        """The world model's input for both views, ``(2B, T)``, the true reward renamed.
+
+        Every entry is kept (the rollout's reset key ``is_init`` is not among the world
+        model's ``in_keys``), as :class:`~torchrl.objectives.DreamerV3ModelLoss` keeps them.
+        """
         keys = self.tensor_keys
-        targets = [self._next(key) for key in (keys.reward, keys.done, keys.terminated)]
-        data = tensordict.select(*self.world_model.in_keys, *targets, strict=False)
+        data = tensordict.select(*tensordict.keys(True, True))
         data = torch.cat([data, data], 0)
         data.set(self.image_key, views)
         data.rename_key_(self._next(keys.reward), self._next(keys.true_reward))
@@ -272,8 +284,10 @@ class DreamerProModelLoss(DreamerV3ModelLoss):
         if update:  # xi <- (1 - fraction) xi + fraction theta
             online = from_module(self.observation_embedder).data
             self.momentum_params.data.lerp_(online, self.ema_fraction)
-        with self.momentum_params.to_module(self.observation_embedder):
-            target = self.observation_embedder(views[:, self.warm_up :])
+        weights = dict(self.momentum_params.flatten_keys(".").items())
+        target = torch.func.functional_call(
+            self.observation_embedder, weights, (views[:, self.warm_up :],)
+        )
         scores = self.prototypes(F.normalize(target.float(), dim=-1), frozen=True)
         batch = views.shape[0] // 2
         num_prototypes = scores.shape[-1]
@@ -292,8 +306,9 @@ class DreamerProModelLoss(DreamerV3ModelLoss):
         frozen = self.updates < self.freeze_prototypes_updates
         self.prototypes.normalize_()
         projection = self.observation_embedder[1]
-        embedding = projection(next_output.get(keys.encoded))
-        latent = torch.cat([next_output.get(keys.state), next_output.get(keys.belief)], -1)
+        embedding = projection(self._read(next_output, keys.encoded, "the encoder output"))
+        state = self._read(next_output, keys.state, "the posterior sample")
+        latent = torch.cat([state, self._read(next_output, keys.belief, "the belief")], -1)
         latent_embedding = self.latent_projection(latent)
         norm = projection_norm_loss(embedding) + projection_norm_loss(latent_embedding)
 
