@@ -44,7 +44,8 @@ class DrQv2Stepper(FiniteUpdateStepper):
         if trainer is not None and trainer.loss_module is not self.loss_module:
             raise ValueError("The trainer and stepper must share the same loss module.")
         sample = self._prepare_sample(sub_batch)
-        sync = self.sync if self.sync is not None else sample.device.type != "cuda"
+        device = sample.get(self.loss_module.in_keys[0]).device
+        sync = self.sync if self.sync is not None else device.type != "cuda"
         buffers = [(b, b.detach().clone()) for b in self.loss_module.buffers()]
         result = self._forward_backward(sample)
         finite = self._finite(result)
