@@ -175,6 +175,8 @@ def test_recipe_resuming_a_run_in_use_exits_at_once_naming_the_owner(tmp_path):
             "distractor='none' does not use: compositing='skybox'",
         ),
         ({"env.grayscale": True}, "grayscale=True (used by distractor 'video')"),
+        ({"optim.compile": "fast"}, "optim.compile must be one of auto, eager, regions, step"),
+        ({"optim.compile": "step"}, "optim.compile=step compiles and captures the update"),
     ],
 )
 def test_each_bad_setting_is_named(overrides, message):

@@ -14,7 +14,9 @@ control flow (TensorDicts, the time loops, the losses, the optimiser) eager:
   logits, used by the world model's rollout, the imagination and the acting policy.
 
 Every region is a :class:`CompiledRegion`: the compiled function with the eager one
-beside it. The first time compilation of a region fails, a one-line warning names the
+beside it. A region runs compiled only where gradients are enabled (the learner
+update); acting and evaluation, under ``torch.no_grad`` and on small batches, run the
+eager function, so that they add no graphs to compile. The first time compilation of a region fails, a one-line warning names the
 region and the reason and the region runs eagerly from then on; the computation is the
 same either way. Inside an enclosing :func:`torch.compile` (TorchRL's compiled CUDA
 step) a region runs its eager function, which the enclosing compilation traces.
@@ -31,12 +33,15 @@ import torch
 
 __all__ = ["REGIONS", "CompiledAgent", "CompiledRegion", "compile_agent"]
 
-#: The regions :func:`compile_agent` knows: name -> (agent attribute, attribute to replace).
-REGIONS: dict[str, tuple[str, str]] = {
-    "encoder_norm_silu": ("encoder", "norm_silu"),
-    "decoder_norm_silu": ("decoder", "norm_silu"),
-    "prior_step": ("prior", "_belief_and_logits"),
-    "posterior_logits": ("posterior", "_logits"),
+#: The regions :func:`compile_agent` knows: name -> (agent attribute, attribute to replace,
+#: ``dynamic`` of :func:`torch.compile`). The norm-SiLU sees one shape per codec stage
+#: (static graphs, shared by encoder and decoder stages of the same shape); the RSSM
+#: regions see the replay batch and the imagination batch (dynamic after the first).
+REGIONS: dict[str, tuple[str, str, bool | None]] = {
+    "encoder_norm_silu": ("encoder", "norm_silu", False),
+    "decoder_norm_silu": ("decoder", "norm_silu", False),
+    "prior_step": ("prior", "_belief_and_logits", None),
+    "posterior_logits": ("posterior", "_logits", None),
 }
 
 
@@ -89,7 +94,12 @@ class CompiledRegion:
         self.failure: str | None = None
 
     def __call__(self, *args, **kwargs):
-        if not self.enabled or self.failure is not None or torch.compiler.is_compiling():
+        if (
+            not self.enabled
+            or self.failure is not None
+            or not torch.is_grad_enabled()  # acting and evaluation: small batches, eager
+            or torch.compiler.is_compiling()
+        ):
             return self.eager(*args, **kwargs)
         try:
             return self.compiled(*args, **kwargs)
@@ -161,8 +171,8 @@ def compile_agent(
         agent: the agent (its ``encoder``, ``decoder``, ``prior``, ``posterior``).
         regions: names from :data:`REGIONS`; ``None``: all of them. A region whose
             module lacks the attribute (another encoder class) is skipped.
-        **compile_kwargs: for :func:`torch.compile`; ``dynamic`` defaults to ``None``
-            (static shapes, then dynamic on the first shape change).
+        **compile_kwargs: for :func:`torch.compile` (``dynamic`` defaults to the
+            region's, see :data:`REGIONS`).
 
     Returns:
         The :class:`CompiledAgent` (its :meth:`~CompiledAgent.restore` undoes it).
@@ -188,12 +198,12 @@ def compile_agent(
         raise ValueError(f"Unknown compiled regions {unknown}; expected some of {list(REGIONS)}.")
     result = CompiledAgent()
     for name in names:
-        module_name, attribute = REGIONS[name]
+        module_name, attribute, dynamic = REGIONS[name]
         owner = getattr(agent, module_name)
         eager = getattr(owner, attribute, None)
         if eager is None or isinstance(eager, CompiledRegion):
             continue
-        region = CompiledRegion(name, eager, **compile_kwargs)
+        region = CompiledRegion(name, eager, **{"dynamic": dynamic, **compile_kwargs})
         had_own = attribute in vars(owner)
         result._targets[name] = (owner, attribute, had_own, vars(owner).get(attribute))
         setattr(owner, attribute, region)

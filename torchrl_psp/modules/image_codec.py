@@ -73,8 +73,8 @@ def _check_layers(module: nn.Module, stage: type[nn.Module], last: bool) -> None
     valid = valid and all(isinstance(layer, nn.SiLU) for layer in body[2::3])
     if not valid:
         raise TypeError(
-            f"{type(module).__name__} expects the layers of TorchRL 0.14's "
-            f"{type(module).__mro__[2].__name__} ({stage.__name__}, channel RMS norm, SiLU, ...); "
+            f"{type(module).__name__} expects the layers of TorchRL 0.14's image codec "
+            f"({stage.__name__}, channel RMS norm, SiLU, ...); "
             f"got {[type(layer).__name__ for layer in layers]}."
         )
 

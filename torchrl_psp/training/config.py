@@ -24,7 +24,15 @@ __all__ = [
 ]
 
 #: Settings that may change when a run is resumed (the others are the run's identity).
-RESUMABLE = ("train.", "eval.", "logger.", "checkpoint.", "collector.num_workers", "device")
+RESUMABLE = (
+    "train.",
+    "eval.",
+    "logger.",
+    "checkpoint.",
+    "collector.num_workers",
+    "device",
+    "optim.compile",
+)
 #: Sources of ``"segments"`` / ``"task_mask"`` the recipe knows (``env.segmentation``).
 SEGMENTERS = ("none", "gt", "sam", "weightfree", "persam")
 #: What each source provides: ``"segments"``, and a task mask that is ground truth or learned.
@@ -349,9 +357,16 @@ def config_errors(cfg: Any) -> list[str]:
             f"logger.wandb must be offline, online or disabled; got {cfg.logger.wandb!r}."
         )
     try:
-        resolve_device(cfg.device)
+        device_type = resolve_device(cfg.device).type
     except (ConfigError, RuntimeError) as error:
         errors.append(str(error))
+    else:
+        if variant in VARIANTS:
+            from torchrl_psp.training.execution import compile_setting_error
+
+            compile_error = compile_setting_error(cfg.optim.compile, device_type, variant)
+            if compile_error is not None:
+                errors.append(compile_error)
     return errors
 
 

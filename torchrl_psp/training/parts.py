@@ -20,7 +20,7 @@ import torch
 from omegaconf import OmegaConf
 from torchrl.envs import TransformedEnv
 
-from torchrl_psp.modules import DreamerV3Agent, make_dreamer_v3
+from torchrl_psp.modules import CompiledAgent, DreamerV3Agent, compile_agent, make_dreamer_v3
 from torchrl_psp.objectives import (
     DreamerV3VariantLoss,
     FiniteUpdateStepper,
@@ -30,8 +30,9 @@ from torchrl_psp.objectives import (
 from torchrl_psp.training.checkpoint import load_latest_checkpoint
 from torchrl_psp.training.config import load_run_config, resolve_device, validate_config
 from torchrl_psp.training.env import add_agent_primer, make_training_env
+from torchrl_psp.training.execution import learner_execution
 from torchrl_psp.training.replay import SequenceReplay
-from torchrl_psp.variants import variant_spec
+from torchrl_psp.utils.memory import retain_freed_memory
 
 __all__ = [
     "OpenedRun",
@@ -80,6 +81,9 @@ class RunParts:
         loss: the variant's learner objective.
         stepper: the optimiser stepper (skips non-finite updates).
         compile_step: whether the stepper compiles (and captures) the update.
+        execution: how the update runs (``optim.compile``, see
+            :mod:`torchrl_psp.training.execution`): ``eager``, ``regions`` or ``step``.
+        compiled: the agent's compiled regions (with ``execution="regions"``).
     """
 
     cfg: Any
@@ -91,6 +95,8 @@ class RunParts:
     loss: DreamerV3VariantLoss
     stepper: FiniteUpdateStepper
     compile_step: bool = False
+    execution: str = "eager"
+    compiled: CompiledAgent | None = None
 
     @property
     def policy(self):
@@ -136,9 +142,11 @@ def build_run_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
         use_reinforce=cfg.optim.actor_gradient == "reinforce",
         entropy_bonus=cfg.optim.entropy_bonus,
     )
-    compile_step = cfg.optim.compile
-    if compile_step == "auto":  # only the variants tested under compilation
-        compile_step = device.type == "cuda" and variant_spec(cfg.variant).compile_on_cuda
+    execution = learner_execution(cfg.optim.compile, device.type, cfg.variant)
+    compile_step = execution == "step"
+    if device.type == "cpu":
+        retain_freed_memory()
+    compiled = compile_agent(agent) if execution == "regions" else None
     stepper = make_optimization_stepper(
         loss,
         lr=cfg.optim.lr,
@@ -146,8 +154,8 @@ def build_run_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
         critic_lr=cfg.optim.critic_lr,
         warmup_steps=cfg.optim.warmup_steps,
         max_consecutive_skips=cfg.optim.max_consecutive_skips,
-        compile_train_step=bool(compile_step),
-        cudagraph=bool(compile_step),
+        compile_train_step=compile_step,
+        cudagraph=compile_step,
     )
     worker_fns = [
         functools.partial(
@@ -165,7 +173,9 @@ def build_run_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
         agent=agent,
         loss=loss,
         stepper=stepper,
-        compile_step=bool(compile_step),
+        compile_step=compile_step,
+        execution=execution,
+        compiled=compiled,
     )
 
 

@@ -112,6 +112,7 @@ class DreamerTrainer:
         }
         self.eval_history: list[tuple[int, float, float]] = []
         self._compiled = not parts.compile_step
+        self._first_update_s: float | None = None  # the first update of this process
         if resume:
             self._restore()
         self.logger = RunLogger(
@@ -187,6 +188,8 @@ class DreamerTrainer:
 
     def _update(self, metrics: dict[str, list[float]]) -> None:
         sample = self.replay.sample()
+        first = self._first_update_s is None
+        start = time.perf_counter()
         if not self._compiled:
             self.stepper.warmup(sample)
             self._compiled = True
@@ -198,6 +201,14 @@ class DreamerTrainer:
             self._stop_on_non_finite()
             raise
         self.counters["updates"] += 1
+        if first:  # compilation (regions, or the whole step) happens here
+            self._first_update_s = time.perf_counter() - start
+            log.info(
+                "First learner update (optim.compile -> %s): %.1f s",
+                self.parts.execution,
+                self._first_update_s,
+            )
+            metrics["train/first_update_s"].append(self._first_update_s)
         skipped = bool(result.get("skipped_update", 0.0))
         if self.cfg.replay.refresh_states and not skipped:
             keys = self.loss.tensor_keys
