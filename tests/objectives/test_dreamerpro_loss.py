@@ -199,3 +199,19 @@ def test_full_objective_update(tiny_agent):
     assert float(metrics["skipped_update"]) == 0.0
     assert int(loss.model_loss.updates) == 1
     assert loss.model_loss.freeze_prototypes_updates == 10_000  # the paper's setting
+
+
+def test_variant_columns_and_evaluation_without_decoder(tiny_agent, tmp_path):
+    """dreamerpro is a column of the tables and a world-model variant; its evaluation draws
+    no figure and its world model's video shows what the agent sees only."""
+    from torchrl_psp.objectives import VARIANTS
+    from torchrl_psp.study.scores import VARIANT_ORDER
+    from torchrl_psp.training.evaluation import episode_video, model_figures
+
+    assert "dreamerpro" in VARIANT_ORDER and "dreamerpro" in VARIANTS
+    loss = make_model_loss(tiny_agent, "dreamerpro")
+    episode = synthetic_replay_sample(tiny_agent, 1, 6)[0]
+    cpu = torch.device("cpu")
+    assert model_figures(loss, episode, cpu, [], figures=()) == {}
+    path = episode_video(loss.world_model, episode, cpu, tmp_path / "video.gif")
+    assert path.stat().st_size > 0
