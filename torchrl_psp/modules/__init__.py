@@ -22,6 +22,7 @@ from torchrl_psp.modules.image_codec import (
     ChannelsLastImageEncoder,
     channel_rms_norm_silu,
 )
+from torchrl_psp.modules.prototypes import Prototypes, random_translate, translate
 from torchrl_psp.modules.saliency import PolicySaliency, image_to_unit_float
 from torchrl_psp.modules.synthetic import synthetic_replay_sample
 
@@ -43,6 +44,7 @@ __all__ = [
     "PolicyCarry",
     "ActionClamp",
     "PolicySaliency",
+    "Prototypes",
     "capture_encoder_pass",
     "conv2d_input_gradient",
     "default_device",
@@ -51,6 +53,8 @@ __all__ = [
     "gradient_reversal",
     "image_to_unit_float",
     "make_dreamer_v3",
+    "random_translate",
     "supports_encoder_capture",
     "synthetic_replay_sample",
+    "translate",
 ]
