@@ -80,7 +80,16 @@ class DreamerV3Config:
 
 #: Size presets. ``paper`` follows DreamerV3's 12M-parameter setting (``size12m``:
 #: deter 2048, hidden 256, 32 categoricals of 16 classes, CNN depth 16, MLP width 256),
-#: ``small`` is meant for CPU runs and ``tiny`` for tests and smoke runs.
+#: ``small`` is meant for CPU runs and ``tiny`` for tests and smoke runs. ``size1m`` and
+#: ``size12m`` are the official DreamerV3's settings of those names (``dreamerv3/
+#: configs.yaml`` of danijar/dreamerv3 at f8817c4, on its defaults: stoch 32, blocks 8,
+#: CNN mults 2, 3, 4, 4, kernel 5, image/observation/dynamics layers 2/1/1, reward and
+#: continuation heads 1 layer, actor and critic 3, 255 bins, unimix 0.01, std 0.1 to 1,
+#: norm eps 1e-4), for ``benchmarks/official_update_cost.py``; ``size12m`` equals
+#: ``paper``. Every field matches; the layers differ where TorchRL's modules do
+#: (stride-2 convolutions where the official default convolves at full resolution and
+#: max-pools or upsamples, a decoder input projection from the whole latent where the
+#: official one projects ``deter`` block-wise and ``stoch`` through a hidden layer).
 DREAMER_V3_PRESETS: dict[str, DreamerV3Config] = {
     "tiny": DreamerV3Config(
         image_depth=2,
@@ -107,6 +116,24 @@ DREAMER_V3_PRESETS: dict[str, DreamerV3Config] = {
         critic_layers=2,
     ),
     "paper": DreamerV3Config(),
+    "size1m": DreamerV3Config(
+        image_depth=4,
+        rnn_hidden_dim=512,
+        hidden_dim=64,
+        num_categoricals=32,
+        num_classes=4,
+        num_blocks=8,
+        mlp_units=64,
+    ),
+    "size12m": DreamerV3Config(
+        image_depth=16,
+        rnn_hidden_dim=2048,
+        hidden_dim=256,
+        num_categoricals=32,
+        num_classes=16,
+        num_blocks=8,
+        mlp_units=256,
+    ),
 }
 
 
