@@ -9,7 +9,9 @@ other jobs, CPU time with ``--threads 1`` is the stable measure). The last rows 
 the complete learner update (world model, actor, critic, through
 :func:`~torchrl_psp.objectives.make_optimization_stepper`) of the ``--learner-variants``
 (default DreamerV3 and PSP) in each ``--modes``: ``eager`` (interleaved with the
-world-model rows), ``compile`` (``torch.compile`` of the whole forward/backward) and
+world-model rows), ``regions`` (:func:`~torchrl_psp.modules.compile_agent`: the compiled
+hot spots, the recipe's ``optim.compile=auto`` off the CUDA step), ``compile``
+(``torch.compile`` of the whole forward/backward) and
 ``compile+cudagraph`` (compiled and captured in a CUDA graph, TorchRL's default on
 CUDA). A compiled row is warmed up (compiled, captured) first, its warm-up time is
 printed, and the row is printed as soon as it is timed, so that a killed run keeps the
@@ -36,7 +38,12 @@ import torch
 from torchrl.data import Bounded
 from torchrl.trainers.algorithms import DreamerV3Optimizer
 
-from torchrl_psp.modules import DREAMER_V3_PRESETS, make_dreamer_v3, synthetic_replay_sample
+from torchrl_psp.modules import (
+    DREAMER_V3_PRESETS,
+    compile_agent,
+    make_dreamer_v3,
+    synthetic_replay_sample,
+)
 from torchrl_psp.objectives import (
     VARIANTS,
     make_model_loss,
@@ -63,6 +70,7 @@ LEARNER_NAMES: dict[str, str] = {"dreamer": "DreamerV3", "psp": "PSP", "sd_gt": 
 #: execution mode -> (compile_train_step, cudagraph) of the learner stepper
 MODES: dict[str, tuple[bool, bool]] = {
     "eager": (False, False),
+    "regions": (False, False),  # torchrl_psp.modules.compile_agent, the rest eager
     "compile": (True, False),
     "compile+cudagraph": (True, True),
 }
@@ -120,7 +128,11 @@ def _learner_update(
         mixed_precision=mixed_precision,
     )
     warmup_s = 0.0
-    if mode != "eager":
+    if mode == "regions":  # the first update compiles the regions
+        start = time.perf_counter()
+        stepper.step(None, sample.clone(False))
+        warmup_s = time.perf_counter() - start
+    elif mode != "eager":
         start = time.perf_counter()
         stepper.warmup(sample)
         warmup_s = time.perf_counter() - start
@@ -183,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["eager"],
         choices=list(MODES),
-        help="execution of the learner rows: eager, compile, compile+cudagraph (CUDA only)",
+        help="execution of the learner rows: eager, regions, compile, compile+cudagraph (CUDA only)",
     )
     parser.add_argument(
         "--mixed-precision",
@@ -322,6 +334,8 @@ def main(argv: list[str] | None = None) -> dict:
                 # A fresh agent per compiled row: no module is shared by two compiled steps.
                 agent, sample = build()
                 loss = make_variant_loss(agent, variant)
+                if mode == "regions":
+                    compile_agent(agent)
                 restore_row = _restorer(loss)
                 update, warmup_s = _learner_update(
                     loss, sample, mode, mixed_precision=args.mixed_precision

@@ -140,7 +140,7 @@ GPU = Profile(
         "--rounds",
         "3",
     ),
-    update_compiled_modes=("compile+cudagraph",),
+    update_compiled_modes=("regions", "compile+cudagraph"),
     recipe=RecipeSize(
         preset="paper",
         device="cuda",

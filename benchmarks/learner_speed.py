@@ -1,0 +1,369 @@
+"""Seconds per complete learner update, today's eager against the optimised one, one process per row.
+
+A row is one configuration (preset, batch, threads, variant, mode), timed in a fresh
+Python process: the complete learner update (world model, actor, critic and the
+DreamerV3 optimiser step, :func:`~torchrl_psp.objectives.make_optimization_stepper`) on
+a synthetic batch, from the same weights (seeded), first update apart (it compiles),
+then the median of ``--rounds`` updates. The modes:
+
+``torchrl``    today's eager update: TorchRL's image encoder and decoder forward
+               (``NCHW`` memory), glibc's default allocator settings;
+``eager``      our channels-last codec and :func:`~torchrl_psp.utils.memory.retain_freed_memory`,
+               no compilation (``optim.compile=eager`` on CPU);
+``compiled``   ``eager`` plus :func:`~torchrl_psp.modules.compile_agent` (the compiled
+               regions, ``optim.compile=auto`` on CPU).
+
+The table gives, per row: seconds per update, the first update (compilation included),
+the FLOP count of one update (``torch.utils.flop_counter``'s formulas, counted once per
+preset, batch and variant), the achieved GFLOP/s, the machine's peak (a 2048^3 fp32
+matmul on the same threads, measured in its own process) and the distance to the floor
+(seconds / (FLOP / peak)), the speed-up over the ``torchrl`` row of the same
+configuration and the ratio to DreamerV3 (variant ``dreamer``) in the same mode.
+``--profile`` adds, for the chosen rows, where the time goes (self CPU time by kind of
+kernel, :mod:`torch.profiler`).
+
+Usage::
+
+    python benchmarks/learner_speed.py                                  # small, 16x64, 1 thread
+    python benchmarks/learner_speed.py --threads 1 2 --batches 16x64 16x16 \\
+        --variants dreamer psp psp_noseg sd_gt sd_approx --json speed.json
+    python benchmarks/learner_speed.py --presets paper --variants dreamer --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MODES = ("torchrl", "eager", "compiled")
+DEFAULT_VARIANTS = ("dreamer", "psp", "psp_noseg", "sd_gt", "sd_approx")
+#: kernel name -> kind, for --profile (first match wins)
+KERNEL_KINDS = (
+    ("convolution", ("conv", "mkldnn")),
+    ("matmul", ("addmm", "::mm", "bmm", "linear", "matmul")),
+    ("compiled graph", ("CompiledFxGraph", "CompiledFunction", "Torch-Compiled")),
+    ("copy / layout", ("copy_", "_to_copy", "cat", "stack", "clone", "contiguous")),
+    (
+        "element-wise",
+        (
+            "mul",
+            "add",
+            "sub",
+            "div",
+            "pow",
+            "silu",
+            "sigmoid",
+            "tanh",
+            "exp",
+            "log",
+            "neg",
+            "rsqrt",
+            "sqrt",
+            "where",
+            "softmax",
+            "norm",
+            "sum",
+            "mean",
+            "abs",
+            "clamp",
+            "fill",
+        ),
+    ),
+)
+
+
+# -- one row, in its own process ----------------------------------------------------------
+def _peak_gflops(threads: int) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(5))
+    return 2 * 2048**3 / best / 1e9
+
+
+def _seconds(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def _count_flops(loss, sample) -> float:
+    """FLOP of one forward and backward pass of ``loss`` (the optimiser step is not counted)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            count = flop_registry.get(func._overloadpacket)
+            if count is not None:
+                Counter.total += count(*args, **kwargs, out_val=out)
+            return out
+
+    with Counter():
+        result = loss(sample.clone(False))
+        total = sum(v for k, v in result.items() if isinstance(k, str) and k.startswith("loss_"))
+        total.backward()
+    for parameter in loss.parameters():
+        parameter.grad = None
+    return float(Counter.total)
+
+
+def _kernel_kind(name: str) -> str:
+    for kind, patterns in KERNEL_KINDS:
+        if any(pattern in name for pattern in patterns):
+            return kind
+    return "other"
+
+
+def _profile(stepper, sample) -> dict[str, float]:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        stepper.step(None, sample.clone(False))
+    kinds: dict[str, float] = {}
+    for event in prof.key_averages():
+        if event.key.startswith(("aten::", "## Call", "Torch-Compiled", "CompiledFunction")):
+            kind = _kernel_kind(event.key)
+            kinds[kind] = kinds.get(kind, 0.0) + event.self_cpu_time_total / 1e6
+    return kinds
+
+
+def run_row(row: dict) -> dict:
+    """Times one row in this process (see the module docstring); returns its measurements."""
+    import torch
+
+    torch.set_num_threads(row["threads"])
+    if row["mode"] == "torchrl":
+        from torchrl.modules import DreamerV3ImageDecoder, DreamerV3ImageEncoder
+
+        from torchrl_psp.modules import image_codec
+
+        image_codec.ChannelsLastImageEncoder.forward = DreamerV3ImageEncoder.forward
+        image_codec.ChannelsLastImageDecoder.forward = DreamerV3ImageDecoder.forward
+    else:
+        from torchrl_psp.utils.memory import retain_freed_memory
+
+        retain_freed_memory()
+    from torchrl.data import Bounded
+
+    from torchrl_psp.modules import compile_agent, make_dreamer_v3, synthetic_replay_sample
+    from torchrl_psp.objectives import make_optimization_stepper, make_variant_loss
+
+    torch.manual_seed(0)
+    agent = make_dreamer_v3(
+        Bounded(-1, 1, (row["action_dim"],)), (3, 64, 64), preset=row["preset"], device="cpu"
+    )
+    sample = synthetic_replay_sample(
+        agent, row["batch"], row["seq"], generator=torch.Generator().manual_seed(0)
+    )
+    loss = make_variant_loss(agent, row["variant"])
+    result: dict = {}
+    if row.get("flops"):
+        result["flop"] = _count_flops(loss, sample)
+    stepper = make_optimization_stepper(loss, warmup_steps=0)
+    compiled = compile_agent(agent) if row["mode"] == "compiled" else None
+    result["first_s"] = _seconds(lambda: stepper.step(None, sample.clone(False)))
+    walls, cpus = [], []
+    for _ in range(row["rounds"]):
+        cpu = time.process_time()
+        walls.append(_seconds(lambda: stepper.step(None, sample.clone(False))))
+        cpus.append(time.process_time() - cpu)
+    result.update(wall_s=statistics.median(walls), cpu_s=statistics.median(cpus), walls=walls)
+    if compiled is not None:
+        result["compile_failures"] = compiled.failures
+    if row.get("profile"):
+        result["profile"] = _profile(stepper, sample)
+    return result
+
+
+# -- the table, in the parent process ---------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["small"])
+    parser.add_argument("--batches", nargs="+", default=["16x64"], help="BxT, e.g. 16x64 16x16")
+    parser.add_argument("--threads", nargs="+", type=int, default=[1])
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--rounds", type=int, default=3, help="timed updates per row")
+    parser.add_argument("--action-dim", type=int, default=6)
+    parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
+    parser.add_argument(
+        "--profile",
+        nargs="*",
+        default=None,
+        metavar="MODE",
+        help="profile the rows of these modes (default: all)",
+    )
+    parser.add_argument(
+        "--taskset", default=None, help="CPU list for every row (taskset -c), e.g. 0 or 0,1"
+    )
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # a child process
+    return parser
+
+
+def _batch(text: str) -> tuple[int, int]:
+    try:
+        batch, seq = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--batches takes BxT (e.g. 16x64); got {text!r}.") from None
+    if batch < 1 or seq < 1:
+        raise SystemExit(f"--batches takes positive sizes; got {text!r}.")
+    return batch, seq
+
+
+def _child(row: dict, taskset: str | None) -> dict:
+    command = [sys.executable, __file__, "--row", json.dumps(row)]
+    if taskset:
+        command = ["taskset", "-c", taskset, *command]
+    env = {**os.environ, "OMP_NUM_THREADS": str(row["threads"])}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"exit {done.returncode}: {tail[:300]}"}
+    return json.loads(lines[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Runs every row in its own process and prints the table; returns ``{"info", "rows"}``."""
+    args = _parser().parse_args(argv)
+    if args.row is not None:  # a child process: one row (or the peak) as a JSON line
+        row = json.loads(args.row)
+        result = {"peak_gflops": _peak_gflops(row["threads"])} if row.get("peak") else run_row(row)
+        print(json.dumps(result), flush=True)
+        return {}
+    import torch
+
+    from torchrl_psp.modules import DREAMER_V3_PRESETS
+    from torchrl_psp.objectives import VARIANTS
+
+    for name, values, known in (
+        ("--presets", args.presets, DREAMER_V3_PRESETS),
+        ("--variants", args.variants, VARIANTS),
+    ):
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise SystemExit(f"{name}: unknown {unknown}; expected some of {sorted(known)}.")
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be a positive integer.")
+    batches = [_batch(text) for text in args.batches]
+    profile_modes = set(MODES if args.profile == [] else args.profile or ())
+    info = {
+        "torch": torch.__version__,
+        "cpu": _cpu_name(),
+        "command": " ".join(["python", "benchmarks/learner_speed.py", *(argv or sys.argv[1:])]),
+    }
+    peaks = {t: _child({"peak": True, "threads": t}, args.taskset) for t in args.threads}
+    print(
+        f"torch {info['torch']}, {info['cpu']}; peak fp32 GFLOP/s (2048^3 matmul): "
+        + ", ".join(
+            f"{t} thread(s) {p.get('peak_gflops', float('nan')):.0f}" for t, p in peaks.items()
+        ),
+        flush=True,
+    )
+    header = (
+        f"{'preset':7s} {'batch':6s} {'thr':>3s} {'variant':10s} {'mode':9s} "
+        f"{'s/update':>9s} {'first s':>8s} {'GFLOP':>6s} {'GFLOP/s':>8s} {'x floor':>7s} "
+        f"{'speed-up':>8s} {'/dreamer':>8s}"
+    )
+    print(header, flush=True)
+    rows: list[dict] = []
+    flops: dict[tuple, float] = {}
+    for preset in args.presets:
+        for batch, seq in batches:
+            for threads in args.threads:
+                peak = peaks[threads].get("peak_gflops")
+                for variant in args.variants:
+                    for mode in args.modes:
+                        key = (preset, batch, seq, variant)
+                        row = dict(
+                            preset=preset,
+                            batch=batch,
+                            seq=seq,
+                            threads=threads,
+                            variant=variant,
+                            mode=mode,
+                            rounds=args.rounds,
+                            action_dim=args.action_dim,
+                            flops=not args.no_flops and key not in flops,
+                            profile=mode in profile_modes,
+                        )
+                        result = {**row, **_child(row, args.taskset), "peak_gflops": peak}
+                        if "flop" in result:
+                            flops[key] = result["flop"]
+                        result["flop"] = flops.get(key)
+                        rows.append(result)
+                        print(_line(result, rows), flush=True)
+                        if args.json:
+                            Path(args.json).write_text(
+                                json.dumps({"info": info, "rows": rows}, indent=1)
+                            )
+    _print_profiles(rows)
+    return {"info": info, "rows": rows}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def _same(row: dict, other: dict, **fields) -> bool:
+    keys = ("preset", "batch", "seq", "threads", "variant", "mode")
+    return all(other.get(k) == fields.get(k, row[k]) for k in keys) and "wall_s" in other
+
+
+def _line(row: dict, rows: list[dict]) -> str:
+    start = (
+        f"{row['preset']:7s} {row['batch']}x{row['seq']:<3d} {row['threads']:3d} "
+        f"{row['variant']:10s} {row['mode']:9s}"
+    )
+    if "error" in row:
+        return f"{start} FAILED {row['error']}"
+    seconds, flop, peak = row["wall_s"], row.get("flop"), row.get("peak_gflops")
+    gflops = flop / seconds / 1e9 if flop else float("nan")
+    floor = seconds / (flop / 1e9 / peak) if flop and peak else float("nan")
+    baseline = next((r for r in rows if _same(row, r, mode="torchrl")), None)
+    dreamer = next((r for r in rows if _same(row, r, variant="dreamer")), None)
+    speedup = baseline["wall_s"] / seconds if baseline else float("nan")
+    relative = seconds / dreamer["wall_s"] if dreamer else float("nan")
+    failures = f"  compile failed: {row['compile_failures']}" if row.get("compile_failures") else ""
+    return (
+        f"{start} {seconds:9.3f} {row['first_s']:8.1f} {(flop or 0) / 1e9:6.1f} "
+        f"{gflops:8.1f} {floor:7.2f} {speedup:8.2f} {relative:8.2f}{failures}"
+    )
+
+
+def _print_profiles(rows: list[dict]) -> None:
+    profiled = [row for row in rows if row.get("profile") and "profile" in row]
+    if not profiled:
+        return
+    kinds = [kind for kind, _ in KERNEL_KINDS] + ["other"]
+    print("\nself CPU seconds of one update by kind of kernel (torch.profiler)")
+    print(f"{'row':40s} " + " ".join(f"{kind[:14]:>14s}" for kind in kinds))
+    for row in profiled:
+        name = f"{row['preset']} {row['batch']}x{row['seq']} t{row['threads']} {row['variant']} {row['mode']}"
+        print(f"{name:40s} " + " ".join(f"{row['profile'].get(k, 0.0):14.3f}" for k in kinds))
+
+
+if __name__ == "__main__":
+    main()
