@@ -140,6 +140,44 @@ def _profile(stepper, sample) -> dict[str, float]:
     return kinds
 
 
+def _phases(stepper, sample) -> dict[str, float]:
+    """Wall seconds of one update by phase: world-model loss, imagination (actor loss),
+    critic loss, backward pass, optimiser step (wrappers around each, then removed)."""
+    import torch
+
+    loss, seconds = stepper.loss_module, {}
+    targets = [
+        (loss.model_loss, "forward", "world model forward"),
+        (loss.actor_loss, "forward", "imagination + actor forward"),
+        (loss.value_loss, "forward", "critic forward"),
+        (stepper.optimizer, "step", "optimiser step"),
+        (torch.Tensor, "backward", "backward"),
+    ]
+    originals = [(owner, name, owner.__dict__.get(name)) for owner, name, _ in targets]
+
+    def timed(function, label):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    for owner, name, label in targets:
+        setattr(owner, name, timed(getattr(owner, name), label))
+    try:
+        seconds["whole update"] = _seconds(lambda: stepper.step(None, sample.clone(False)))
+    finally:
+        for owner, name, original in originals:
+            if original is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+    return seconds
+
+
 def run_row(row: dict) -> dict:
     """Times one row in this process (see the module docstring); returns its measurements."""
     import torch
@@ -184,6 +222,7 @@ def run_row(row: dict) -> dict:
     if compiled is not None:
         result["compile_failures"] = compiled.failures
     if row.get("profile"):
+        result["phases"] = _phases(stepper, sample)
         result["profile"] = _profile(stepper, sample)
     return result
 
@@ -357,6 +396,12 @@ def _print_profiles(rows: list[dict]) -> None:
     profiled = [row for row in rows if row.get("profile") and "profile" in row]
     if not profiled:
         return
+    phases = list(profiled[0]["phases"])
+    print("\nwall seconds of one update by phase")
+    print(f"{'row':40s} " + " ".join(f"{phase[:14]:>14s}" for phase in phases))
+    for row in profiled:
+        name = f"{row['preset']} {row['batch']}x{row['seq']} t{row['threads']} {row['variant']} {row['mode']}"
+        print(f"{name:40s} " + " ".join(f"{row['phases'].get(p, 0.0):14.3f}" for p in phases))
     kinds = [kind for kind, _ in KERNEL_KINDS] + ["other"]
     print("\nself CPU seconds of one update by kind of kernel (torch.profiler)")
     print(f"{'row':40s} " + " ".join(f"{kind[:14]:>14s}" for kind in kinds))
