@@ -22,6 +22,7 @@ from torchrl_psp.modules.image_codec import (
     ChannelsLastImageEncoder,
     channel_rms_norm_silu,
 )
+from torchrl_psp.modules.mlp import NormSiLUMLP, rms_norm_silu
 from torchrl_psp.modules.prototypes import Prototypes, random_translate, translate
 from torchrl_psp.modules.saliency import PolicySaliency, image_to_unit_float
 from torchrl_psp.modules.synthetic import synthetic_replay_sample
@@ -41,6 +42,7 @@ __all__ = [
     "DreamerV3Config",
     "EncoderPassCapture",
     "GradientReversal",
+    "NormSiLUMLP",
     "PolicyCarry",
     "ActionClamp",
     "PolicySaliency",
@@ -53,6 +55,7 @@ __all__ = [
     "gradient_reversal",
     "image_to_unit_float",
     "make_dreamer_v3",
+    "rms_norm_silu",
     "random_translate",
     "supports_encoder_capture",
     "synthetic_replay_sample",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchrl.modules import DreamerV3MLP
+
+from torchrl_psp.modules.mlp import NormSiLUMLP
 
 __all__ = ["ActionClamp", "BoundedNormalActorNet", "PolicyCarry"]
 
@@ -44,7 +45,7 @@ class BoundedNormalActorNet(nn.Module):
         norm_eps: float = 1e-4,
     ):
         super().__init__()
-        self.backbone = DreamerV3MLP(
+        self.backbone = NormSiLUMLP(
             in_features, None, depth=depth, num_cells=num_cells, norm_eps=norm_eps
         )
         self.mean_head = nn.Linear(num_cells, action_dim)

@@ -11,7 +11,9 @@ control flow (TensorDicts, the time loops, the losses, the optimiser) eager:
   (:func:`~torchrl_psp.modules.image_codec.channel_rms_norm_silu`), the largest
   element-wise passes of the update;
 * the RSSM prior's deterministic step (block GRU and prior logits) and the posterior's
-  logits, used by the world model's rollout, the imagination and the acting policy.
+  logits, used by the world model's rollout, the imagination and the acting policy;
+* the ``RMS norm -> SiLU`` of the reward, continuation, critic and actor MLPs
+  (:class:`~torchrl_psp.modules.mlp.NormSiLUMLP`), evaluated on every imagined step.
 
 Every region is a :class:`CompiledRegion`: the compiled function with the eager one
 beside it. A region runs compiled only where gradients are enabled (the learner
@@ -37,12 +39,28 @@ __all__ = ["REGIONS", "CompiledAgent", "CompiledRegion", "compile_agent"]
 #: ``dynamic`` of :func:`torch.compile`). The norm-SiLU sees one shape per codec stage
 #: (static graphs, shared by encoder and decoder stages of the same shape); the RSSM
 #: regions see the replay batch and the imagination batch (dynamic after the first).
+#: ``"heads"`` stands for every :class:`~torchrl_psp.modules.mlp.NormSiLUMLP` of the agent
+#: (reward, continuation, critic and actor MLPs, one region shared by all).
 REGIONS: dict[str, tuple[str, str, bool | None]] = {
     "encoder_norm_silu": ("encoder", "norm_silu", False),
     "decoder_norm_silu": ("decoder", "norm_silu", False),
     "prior_step": ("prior", "_belief_and_logits", None),
     "posterior_logits": ("posterior", "_logits", None),
+    "head_norm_silu": ("heads", "norm_silu", None),
 }
+
+
+def _owners(agent: Any, owner: str) -> list[Any]:
+    if owner != "heads":
+        return [getattr(agent, owner)]
+    from torchrl_psp.modules.mlp import NormSiLUMLP
+
+    found: dict[int, Any] = {}
+    for name in ("world_model", "actor", "value", "continuation_model"):
+        for module in getattr(agent, name).modules():
+            if isinstance(module, NormSiLUMLP):
+                found.setdefault(id(module), module)
+    return list(found.values())
 
 
 def _compile_errors() -> tuple[type[BaseException], ...]:
@@ -131,7 +149,7 @@ class CompiledAgent:
     """
 
     regions: dict[str, CompiledRegion] = field(default_factory=dict)
-    _targets: dict[str, tuple[Any, str, bool, Any]] = field(default_factory=dict, repr=False)
+    _targets: list[tuple[Any, str, bool, Any]] = field(default_factory=list, repr=False)
 
     def set_enabled(self, enabled: bool) -> None:
         """Runs every region compiled (``True``) or eagerly (``False``)."""
@@ -145,7 +163,7 @@ class CompiledAgent:
 
     def restore(self) -> None:
         """Puts the eager functions back (the agent is as before :func:`compile_agent`)."""
-        for owner, attribute, had_own, previous in self._targets.values():
+        for owner, attribute, had_own, previous in reversed(self._targets):
             if had_own:
                 setattr(owner, attribute, previous)
             else:
@@ -198,14 +216,16 @@ def compile_agent(
         raise ValueError(f"Unknown compiled regions {unknown}; expected some of {list(REGIONS)}.")
     result = CompiledAgent()
     for name in names:
-        module_name, attribute, dynamic = REGIONS[name]
-        owner = getattr(agent, module_name)
-        eager = getattr(owner, attribute, None)
-        if eager is None or isinstance(eager, CompiledRegion):
-            continue
-        region = CompiledRegion(name, eager, **{"dynamic": dynamic, **compile_kwargs})
-        had_own = attribute in vars(owner)
-        result._targets[name] = (owner, attribute, had_own, vars(owner).get(attribute))
-        setattr(owner, attribute, region)
-        result.regions[name] = region
+        owner_name, attribute, dynamic = REGIONS[name]
+        for owner in _owners(agent, owner_name):
+            eager = getattr(owner, attribute, None)
+            if eager is None or isinstance(eager, CompiledRegion):
+                continue
+            region = result.regions.get(name)
+            if region is None:  # one region for every owner (the heads share their function)
+                region = CompiledRegion(name, eager, **{"dynamic": dynamic, **compile_kwargs})
+                result.regions[name] = region
+            had_own = attribute in vars(owner)
+            result._targets.append((owner, attribute, had_own, vars(owner).get(attribute)))
+            setattr(owner, attribute, region)
     return result

@@ -19,7 +19,6 @@ from torchrl.envs.model_based.dreamer import DreamerEnv
 from torchrl.modules import (
     DreamerV3ImageDecoder,
     DreamerV3ImageEncoder,
-    DreamerV3MLP,
     RSSMPosteriorV3,
     RSSMPriorV3,
     RSSMRolloutV3,
@@ -32,6 +31,7 @@ from torchrl.modules.distributions import IndependentNormal
 from torchrl_psp.modules.actor import ActionClamp, BoundedNormalActorNet, PolicyCarry
 from torchrl_psp.modules.dreamer_config import DreamerV3Config, dreamer_v3_config
 from torchrl_psp.modules.image_codec import ChannelsLastImageDecoder, ChannelsLastImageEncoder
+from torchrl_psp.modules.mlp import NormSiLUMLP
 from torchrl_psp.utils.device import resolve_device
 
 __all__ = ["DreamerV3Agent", "EpisodeStartRollout", "default_device", "make_dreamer_v3"]
@@ -301,8 +301,8 @@ def make_dreamer_v3(
         norm_eps=config.norm_eps,
     )
 
-    def head(out_features: int, depth: int, outscale: float = 1.0) -> DreamerV3MLP:
-        return DreamerV3MLP(
+    def head(out_features: int, depth: int, outscale: float = 1.0) -> NormSiLUMLP:
+        return NormSiLUMLP(
             features,
             out_features,
             depth=depth,

@@ -269,7 +269,7 @@ class DreamerTrainer:
             self._figures(result.first_episode, step)
         if cfg.video:
             path = self.run_dir / "videos" / f"eval_{step:08d}.mp4"
-            episode_video(self.agent.world_model, result.first_episode, self.device, path)
+            episode_video(self.loss.model_loss.world_model, result.first_episode, self.device, path)
             self.logger.video("eval/video", path, step)
         return result.mean
 
