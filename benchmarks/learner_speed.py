@@ -211,7 +211,7 @@ def run_row(row: dict) -> dict:
     if row.get("flops"):
         result["flop"] = _count_flops(loss, sample)
     stepper = make_optimization_stepper(loss, warmup_steps=0)
-    compiled = compile_agent(agent) if row["mode"] == "compiled" else None
+    compiled = compile_agent(agent, row.get("regions")) if row["mode"] == "compiled" else None
     result["first_s"] = _seconds(lambda: stepper.step(None, sample.clone(False)))
     walls, cpus = [], []
     for _ in range(row["rounds"]):
@@ -237,6 +237,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--rounds", type=int, default=3, help="timed updates per row")
     parser.add_argument("--action-dim", type=int, default=6)
+    parser.add_argument(
+        "--regions",
+        nargs="+",
+        default=None,
+        help="compiled regions of the compiled rows (default: all, see "
+        "torchrl_psp.modules.REGIONS)",
+    )
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
     parser.add_argument(
         "--profile",
@@ -286,12 +293,13 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     import torch
 
-    from torchrl_psp.modules import DREAMER_V3_PRESETS
+    from torchrl_psp.modules import DREAMER_V3_PRESETS, REGIONS
     from torchrl_psp.objectives import VARIANTS
 
     for name, values, known in (
         ("--presets", args.presets, DREAMER_V3_PRESETS),
         ("--variants", args.variants, VARIANTS),
+        ("--regions", args.regions or [], REGIONS),
     ):
         unknown = sorted(set(values) - set(known))
         if unknown:
