@@ -8,7 +8,7 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.objectives import SoftUpdate
 
-from torchrl_psp.baselines.drqv2_loss import DrQv2WindowLoss
+from torchrl_psp.baselines.drqv2_nstep import DrQv2WindowLoss
 from torchrl_psp.objectives import FiniteUpdateStepper
 
 __all__ = ["DrQv2Stepper", "make_drqv2_stepper"]

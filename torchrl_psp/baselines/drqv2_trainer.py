@@ -14,8 +14,9 @@ from torchrl_psp.baselines.drqv2_config import (
     drqv2_run_config,
     std_schedule_steps,
 )
-from torchrl_psp.baselines.drqv2_loss import DrQv2Loss, DrQv2WindowLoss
+from torchrl_psp.baselines.drqv2_loss import DrQv2Loss
 from torchrl_psp.baselines.drqv2_modules import make_drqv2
+from torchrl_psp.baselines.drqv2_nstep import DrQv2WindowLoss
 from torchrl_psp.baselines.drqv2_stepper import make_drqv2_stepper
 from torchrl_psp.baselines.random_shift import RandomShift
 from torchrl_psp.training.config import ConfigError, config_errors, resolve_device
