@@ -1,10 +1,13 @@
 """Seconds per complete learner update, today's eager against the optimised one, one process per row.
 
-A row is one configuration (preset, batch, threads, variant, mode), timed in a fresh
+A row is one configuration (preset, batch, threads, variant, mode), timed in its own
 Python process: the complete learner update (world model, actor, critic and the
 DreamerV3 optimiser step, :func:`~torchrl_psp.objectives.make_optimization_stepper`) on
 a synthetic batch, from the same weights (seeded), first update apart (it compiles),
-then the median of ``--rounds`` updates. The modes:
+then the median of ``--rounds`` updates. The processes of the modes of one
+configuration stay alive side by side and take turns, one update each per round (one
+computes at a time), so that a load that drifts during the run hits every mode alike.
+The modes:
 
 ``torchrl``    today's eager update: TorchRL's image encoder and decoder forward
                (``NCHW`` memory), glibc's default allocator settings;
@@ -178,8 +181,8 @@ def _phases(stepper, sample) -> dict[str, float]:
     return seconds
 
 
-def run_row(row: dict) -> dict:
-    """Times one row in this process (see the module docstring); returns its measurements."""
+def _build(row: dict):
+    """The row's stepper and sample, after its first update; and the first measurements."""
     import torch
 
     torch.set_num_threads(row["threads"])
@@ -213,18 +216,51 @@ def run_row(row: dict) -> dict:
     stepper = make_optimization_stepper(loss, warmup_steps=0)
     compiled = compile_agent(agent, row.get("regions")) if row["mode"] == "compiled" else None
     result["first_s"] = _seconds(lambda: stepper.step(None, sample.clone(False)))
-    walls, cpus = [], []
-    for _ in range(row["rounds"]):
-        cpu = time.process_time()
-        walls.append(_seconds(lambda: stepper.step(None, sample.clone(False))))
-        cpus.append(time.process_time() - cpu)
-    result.update(wall_s=statistics.median(walls), cpu_s=statistics.median(cpus), walls=walls)
     if compiled is not None:
         result["compile_failures"] = compiled.failures
+    return stepper, sample, result
+
+
+def _timed_update(stepper, sample) -> tuple[float, float]:
+    """Wall and process CPU seconds of one update."""
+    cpu = time.process_time()
+    wall = _seconds(lambda: stepper.step(None, sample.clone(False)))
+    return wall, time.process_time() - cpu
+
+
+def _finish(stepper, sample, row: dict, result: dict, walls: list, cpus: list) -> dict:
+    result.update(wall_s=statistics.median(walls), cpu_s=statistics.median(cpus), walls=walls)
     if row.get("profile"):
         result["phases"] = _phases(stepper, sample)
         result["profile"] = _profile(stepper, sample)
     return result
+
+
+def run_row(row: dict) -> dict:
+    """Times one row in this process (see the module docstring); returns its measurements."""
+    stepper, sample, result = _build(row)
+    walls, cpus = zip(*(_timed_update(stepper, sample) for _ in range(row["rounds"])))
+    return _finish(stepper, sample, row, result, list(walls), list(cpus))
+
+
+def _serve(row: dict) -> None:
+    """A child process: builds the row, then times one update per ``step`` line on stdin.
+
+    The parent keeps one child per mode of a configuration and asks them in turn, so
+    that the modes' updates interleave (a load that drifts hits every mode alike).
+    """
+    stepper, sample, result = _build(row)
+    print(json.dumps(result), flush=True)
+    walls, cpus = [], []
+    for line in sys.stdin:
+        if line.strip() == "step":
+            wall, cpu = _timed_update(stepper, sample)
+            walls.append(wall)
+            cpus.append(cpu)
+            print(json.dumps({"wall": wall}), flush=True)
+        elif line.strip() == "finish":
+            print(json.dumps(_finish(stepper, sample, row, result, walls, cpus)), flush=True)
+            return
 
 
 # -- the table, in the parent process ---------------------------------------------------------
@@ -257,6 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # a child process
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -270,12 +307,20 @@ def _batch(text: str) -> tuple[int, int]:
     return batch, seq
 
 
+def _command(row: dict, taskset: str | None, serve: bool = False) -> list[str]:
+    command = [sys.executable, __file__, "--row", json.dumps(row), *(["--serve"] if serve else [])]
+    return ["taskset", "-c", taskset, *command] if taskset else command
+
+
+def _environment(row: dict) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": str(row["threads"])}
+
+
 def _child(row: dict, taskset: str | None) -> dict:
-    command = [sys.executable, __file__, "--row", json.dumps(row)]
-    if taskset:
-        command = ["taskset", "-c", taskset, *command]
-    env = {**os.environ, "OMP_NUM_THREADS": str(row["threads"])}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    """Runs ``row`` in a child process to the end (the peak row)."""
+    done = subprocess.run(
+        _command(row, taskset), capture_output=True, text=True, env=_environment(row)
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -283,11 +328,64 @@ def _child(row: dict, taskset: str | None) -> dict:
     return json.loads(lines[-1])
 
 
+class _Child:
+    """A serving child process (see :func:`_serve`)."""
+
+    def __init__(self, row: dict, taskset: str | None):
+        self.process = subprocess.Popen(
+            _command(row, taskset, serve=True),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_environment(row),
+        )
+        self.error: str | None = None
+        self.first = self._read()
+
+    def _read(self) -> dict:
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        self.process.wait()
+        tail = (self.process.stderr.read().strip().splitlines() or ["(no output)"])[-1]
+        self.error = f"exit {self.process.returncode}: {tail[:300]}"
+        return {"error": self.error}
+
+    def ask(self, command: str) -> dict:
+        if self.error:
+            return {"error": self.error}
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def _run_group(rows: list[dict], taskset: str | None) -> list[dict]:
+    """Times the rows (the modes of one configuration) in interleaved rounds."""
+    children = [_Child(row, taskset) for row in rows]  # built one after the other
+    try:
+        for _ in range(rows[0]["rounds"]):
+            for child in children:
+                child.ask("step")
+        return [child.ask("finish") for child in children]
+    finally:
+        for child in children:
+            child.close()
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Runs every row in its own process and prints the table; returns ``{"info", "rows"}``."""
     args = _parser().parse_args(argv)
     if args.row is not None:  # a child process: one row (or the peak) as a JSON line
         row = json.loads(args.row)
+        if args.serve:
+            _serve(row)
+            return {}
         result = {"peak_gflops": _peak_gflops(row["threads"])} if row.get("peak") else run_row(row)
         print(json.dumps(result), flush=True)
         return {}
@@ -334,9 +432,9 @@ def main(argv: list[str] | None = None) -> dict:
             for threads in args.threads:
                 peak = peaks[threads].get("peak_gflops")
                 for variant in args.variants:
-                    for mode in args.modes:
-                        key = (preset, batch, seq, variant)
-                        row = dict(
+                    key = (preset, batch, seq, variant)
+                    group = [
+                        dict(
                             preset=preset,
                             batch=batch,
                             seq=seq,
@@ -345,19 +443,23 @@ def main(argv: list[str] | None = None) -> dict:
                             mode=mode,
                             rounds=args.rounds,
                             action_dim=args.action_dim,
-                            flops=not args.no_flops and key not in flops,
+                            regions=args.regions,
+                            flops=not args.no_flops and key not in flops and index == 0,
                             profile=mode in profile_modes,
                         )
-                        result = {**row, **_child(row, args.taskset), "peak_gflops": peak}
+                        for index, mode in enumerate(args.modes)
+                    ]
+                    for row, measured in zip(group, _run_group(group, args.taskset)):
+                        result = {**row, **measured, "peak_gflops": peak}
                         if "flop" in result:
                             flops[key] = result["flop"]
                         result["flop"] = flops.get(key)
                         rows.append(result)
                         print(_line(result, rows), flush=True)
-                        if args.json:
-                            Path(args.json).write_text(
-                                json.dumps({"info": info, "rows": rows}, indent=1)
-                            )
+                    if args.json:
+                        Path(args.json).write_text(
+                            json.dumps({"info": info, "rows": rows}, indent=1)
+                        )
     _print_profiles(rows)
     return {"info": info, "rows": rows}
 
