@@ -58,6 +58,9 @@ SETUP = HERE / "reference" / "setup.sh"
 DEFAULT_VENV = Path.home() / ".cache" / "torchrl-psp" / "dreamerv3-ref"
 SIZES = ("size1m", "size12m")
 MODES = ("eager", "optimised")
+OFFICIAL_VARIANTS = ("default", "strided")
+OFFICIAL = "official DreamerV3 (JAX)"
+STRIDED = "official DreamerV3 (JAX), strided"
 #: cores of a row with this many threads when --cores does not say
 DEFAULT_CORES = {1: "1", 2: "0,1"}
 
@@ -192,45 +195,64 @@ def our_row(
 
 
 def _ratio(a: float | None, b: float | None) -> str:
-    return f"{a / b:7.2f}" if a and b else f"{'-':>7s}"
+    return f"{a / b:5.2f}" if a and b else f"{'-':>5s}"
 
 
 def table_text(rows: list[dict]) -> str:
-    """The table of ``rows`` (one line per size and thread count).
+    """The table of ``rows``: one line per size, thread count and official variant.
 
-    Columns: seconds per update (wall; CPU in brackets) of ours eager, ours optimised and
-    the official code, the ratios ours / official and official / ours (wall), the
-    official compile time and the first optimised update (ours' compile time included).
+    Columns: seconds per update, wall-clock and process CPU, of ours eager, ours
+    optimised and the official code; the ratios ours / official and official / ours
+    (``e``: eager, ``o``: optimised), of wall and of CPU seconds; the official compile
+    time (XLA lower + compile) and our optimised row's first update (its compilation
+    included).
+
+    Examples:
+        >>> row = dict(size="size1m", threads=1, wall_s=2.0, cpu_s=2.0, first_update_s=9.0)
+        >>> rows = [{**row, "implementation": "ours eager"},
+        ...         {**row, "implementation": OFFICIAL, "wall_s": 8.0, "cpu_s": 6.0,
+        ...          "compile_s": 70.0}]
+        >>> print(table_text(rows).splitlines()[3])  # doctest: +NORMALIZE_WHITESPACE
+        size1m 1 official | 2.00 2.00 - - 8.00 6.00 | 0.25 - 4.00 - | 0.33 - 3.00 - | 70 -
     """
     keyed = {(r["size"], r["threads"], r["implementation"]): r for r in rows if "error" not in r}
-    groups = list(dict.fromkeys((r["size"], r["threads"]) for r in rows))
-    head = (
-        f"{'size':8s} {'thr':>3s} | {'ours eager s':>16s} {'ours optim. s':>16s} "
-        f"{'official s':>16s} | {'eag/off':>7s} {'opt/off':>7s} {'off/eag':>7s} "
-        f"{'off/opt':>7s} | {'off compile':>11s} {'opt first':>9s}"
+    head1 = (
+        f"{'':21s} | {'ours eager':^11s} {'ours optim.':^11s} {'official':^11s} | "
+        f"{'ratios of wall s':^23s} | {'ratios of CPU s':^23s} | {'compile s':^12s}"
     )
-    lines = [head, "-" * len(head)]
+    head2 = (
+        f"{'size':8s} {'thr':>3s} {'official':8s} | {'wall':>5s} {'CPU':>5s} {'wall':>5s} "
+        f"{'CPU':>5s} {'wall':>5s} {'CPU':>5s} | "
+        + " ".join(f"{n:>5s}" for n in ("e/off", "o/off", "off/e", "off/o"))
+        + " | "
+        + " ".join(f"{n:>5s}" for n in ("e/off", "o/off", "off/e", "off/o"))
+        + f" | {'off':>5s} {'o 1st':>6s}"
+    )
+    lines = [head1, head2, "-" * len(head2)]
+    groups = list(dict.fromkeys((r["size"], r["threads"]) for r in rows))
     for size, threads in groups:
         eager = keyed.get((size, threads, "ours eager"))
         optimised = keyed.get((size, threads, "ours optimised"))
-        official = keyed.get((size, threads, "official DreamerV3 (JAX)"))
+        for implementation, label in ((OFFICIAL, "official"), (STRIDED, "strided")):
+            official = keyed.get((size, threads, implementation))
+            if official is None and (implementation == STRIDED or not (eager or optimised)):
+                continue
 
-        def cell(row: dict | None) -> str:
-            return f"{row['wall_s']:7.2f} ({row['cpu_s']:6.2f})" if row else f"{'-':>16s}"
+            def cells(row: dict | None) -> str:
+                if row is None:
+                    return f"{'-':>5s} {'-':>5s}"
+                return f"{row['wall_s']:5.2f} {row['cpu_s']:5.2f}"
 
-        wall = {
-            name: (r["wall_s"] if r else None)
-            for name, r in (("e", eager), ("o", optimised), ("j", official))
-        }
-        lines.append(
-            f"{size:8s} {threads:3d} | {cell(eager):>16s} {cell(optimised):>16s} "
-            f"{cell(official):>16s} | {_ratio(wall['e'], wall['j'])} "
-            f"{_ratio(wall['o'], wall['j'])} {_ratio(wall['j'], wall['e'])} "
-            f"{_ratio(wall['j'], wall['o'])} | "
-            + (f"{official['compile_s']:10.1f}s" if official else f"{'-':>11s}")
-            + " "
-            + (f"{optimised['first_update_s']:8.1f}s" if optimised else f"{'-':>9s}")
-        )
+            ratios = []
+            for key in ("wall_s", "cpu_s"):
+                e, o, j = (r[key] if r else None for r in (eager, optimised, official))
+                ratios.append(" ".join([_ratio(e, j), _ratio(o, j), _ratio(j, e), _ratio(j, o)]))
+            compile_s = f"{official['compile_s']:5.0f}" if official else f"{'-':>5s}"
+            first = f"{optimised['first_update_s']:6.0f}" if optimised else f"{'-':>6s}"
+            lines.append(
+                f"{size:8s} {threads:3d} {label:8s} | {cells(eager)} {cells(optimised)} "
+                f"{cells(official)} | {ratios[0]} | {ratios[1]} | {compile_s} {first}"
+            )
     return "\n".join(lines)
 
 
@@ -265,11 +287,19 @@ def _parser() -> argparse.ArgumentParser:
         choices=MODES,
         help="our rows (none: only official)",
     )
-    parser.add_argument("--no-official", action="store_true", help="only our rows")
     parser.add_argument(
-        "--official-strided",
-        action="store_true",
-        help="also time the official code with stride-2 convolutions (as TorchRL's codec)",
+        "--official",
+        nargs="*",
+        default=["default"],
+        choices=OFFICIAL_VARIANTS,
+        help="official rows: default (its configs), strided (stride-2 convolutions in "
+        "encoder and decoder, as TorchRL's codec); none: only our rows",
+    )
+    parser.add_argument(
+        "--table",
+        default=None,
+        metavar="JSON",
+        help="print the table of a results file (--json of an earlier run) and exit",
     )
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seq", type=int, default=64)
@@ -320,8 +350,16 @@ def main(argv: list[str] | None = None) -> dict:
         print("RESULT " + json.dumps(result), flush=True)
         return result
 
+    if args.table:
+        path = Path(args.table)
+        if not path.exists():
+            raise FileNotFoundError(f"results file not found: {path}")
+        rows = json.loads(path.read_text())["rows"]
+        print(table_text(rows))
+        return {"rows": rows}
+
     python = reference_python(args.reference_python)
-    if not args.no_official:
+    if args.official:
         check_reference_python(python)
     try:
         cores = parse_cores(args.cores)
@@ -372,13 +410,14 @@ def main(argv: list[str] | None = None) -> dict:
         pin = [taskset, "-c", cores[threads]] if taskset and threads in cores else []
         for size in args.sizes:
             jobs: list[tuple[str, list[str], dict[str, str]]] = []
-            if not args.no_official:
+            for variant in dict.fromkeys(args.official):
                 env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
                 base = [str(python), str(RUNNER), f"--size={size}", f"--threads={threads}"]
                 base += common + [f"--rounds={official_rounds}"]
-                jobs.append(("official", pin + base, env))
-                if args.official_strided:
+                if variant == "strided":
                     jobs.append(("official strided", pin + base + ["--strided"], env))
+                else:
+                    jobs.append(("official", pin + base, env))
             for mode in args.modes:
                 env = dict(os.environ)
                 cache = None
@@ -405,7 +444,7 @@ def main(argv: list[str] | None = None) -> dict:
                     if name == "ours optimised" and env_cache and not args.warm_inductor_cache:
                         shutil.rmtree(env_cache, ignore_errors=True)
                 if name == "official strided":
-                    row["implementation"] = "official DreamerV3 (JAX), strided"
+                    row["implementation"] = STRIDED
                 row["threads"] = threads
                 row["cores"] = cores.get(threads) if pin else None
                 row["process_s"] = time.perf_counter() - start
@@ -424,14 +463,6 @@ def main(argv: list[str] | None = None) -> dict:
                 save()
     print(flush=True)
     print(table_text(rows), flush=True)
-    strided = [r for r in rows if r.get("implementation", "").endswith("strided")]
-    for row in strided:
-        if "error" not in row:
-            print(
-                f"official strided {row['size']} {row['threads']} thr: {row['wall_s']:.2f} s "
-                f"wall ({row['cpu_s']:.2f} CPU), compile {row['compile_s']:.1f} s",
-                flush=True,
-            )
     return {"info": info, "rows": rows}
 
 
