@@ -319,6 +319,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-python", default=None)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per row")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the rows already in --json (their run's info goes to earlier_runs)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # internal: one row
     return parser
@@ -392,6 +397,10 @@ def main(argv: list[str] | None = None) -> dict:
         flush=True,
     )
     rows: list[dict] = []
+    if args.append and args.json and Path(args.json).exists():
+        earlier = json.loads(Path(args.json).read_text())
+        rows = earlier["rows"]
+        info["earlier_runs"] = [*earlier["info"].pop("earlier_runs", []), earlier["info"]]
 
     def save() -> None:
         if args.json:
