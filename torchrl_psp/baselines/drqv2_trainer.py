@@ -10,7 +10,6 @@ import torch
 from torchrl.envs import CatFrames, TransformedEnv
 
 from torchrl_psp.baselines.drqv2_config import (
-    drqv2_config_errors,
     drqv2_run_config,
     std_schedule_steps,
 )
@@ -33,8 +32,9 @@ STACKED_KEY = "stacked_pixels"
 
 def validate_drqv2_config(cfg: Any) -> None:
     """Raises :class:`~torchrl_psp.training.ConfigError` listing every problem of a DrQ-v2
-    run's configuration: the recipe's checks and those of the ``drqv2`` section."""
-    errors = config_errors(cfg) + drqv2_config_errors(cfg)
+    run's configuration: the recipe's checks, which include those of the ``drqv2``
+    section (:func:`~torchrl_psp.training.config_errors`)."""
+    errors = config_errors(cfg)
     if errors:
         raise ConfigError("\n".join(errors))
 

@@ -247,6 +247,10 @@ def config_errors(cfg: Any) -> list[str]:
     variant, env = cfg.variant, cfg.env
     if variant not in VARIANTS:
         errors.append(f"Unknown variant {variant!r}; expected one of {sorted(VARIANTS)}.")
+    elif VARIANTS[variant].agent == "drqv2":  # its own section (imports no torch)
+        from torchrl_psp.baselines.drqv2_config import drqv2_config_errors
+
+        errors += drqv2_config_errors(cfg)
     errors += _task_errors(env)
     if env.distractor not in DISTRACTORS:
         errors.append(f"env.distractor must be one of {DISTRACTORS}; got {env.distractor!r}.")
