@@ -22,8 +22,10 @@ preset, batch and variant), the achieved GFLOP/s, the machine's peak (a 2048^3 f
 matmul on the same threads, measured in its own process) and the distance to the floor
 (seconds / (FLOP / peak)), the speed-up over the ``torchrl`` row of the same
 configuration and the ratio to DreamerV3 (variant ``dreamer``) in the same mode.
-``--profile`` adds, for the chosen rows, where the time goes (self CPU time by kind of
-kernel, :mod:`torch.profiler`).
+``--profile`` adds, for the chosen rows, where the time goes: wall time by phase (world
+model, imagination, critic, backward, optimiser; eager modes only, the wrappers that
+time the phases slow a compiled run down) and self CPU time by kind of kernel
+(:mod:`torch.profiler`).
 
 Usage::
 
@@ -231,7 +233,8 @@ def _timed_update(stepper, sample) -> tuple[float, float]:
 def _finish(stepper, sample, row: dict, result: dict, walls: list, cpus: list) -> dict:
     result.update(wall_s=statistics.median(walls), cpu_s=statistics.median(cpus), walls=walls)
     if row.get("profile"):
-        result["phases"] = _phases(stepper, sample)
+        if row["mode"] != "compiled":  # the phase wrappers slow the compiled run down 3x
+            result["phases"] = _phases(stepper, sample)
         result["profile"] = _profile(stepper, sample)
     return result
 
@@ -506,10 +509,12 @@ def _print_profiles(rows: list[dict]) -> None:
     profiled = [row for row in rows if row.get("profile") and "profile" in row]
     if not profiled:
         return
-    phases = list(profiled[0]["phases"])
-    print("\nwall seconds of one update by phase")
-    print(f"{'row':40s} " + " ".join(f"{phase[:14]:>14s}" for phase in phases))
-    for row in profiled:
+    timed = [row for row in profiled if "phases" in row]
+    phases = list(timed[0]["phases"]) if timed else []
+    if timed:
+        print("\nwall seconds of one update by phase (eager modes)")
+        print(f"{'row':40s} " + " ".join(f"{phase[:14]:>14s}" for phase in phases))
+    for row in timed:
         name = f"{row['preset']} {row['batch']}x{row['seq']} t{row['threads']} {row['variant']} {row['mode']}"
         print(f"{name:40s} " + " ".join(f"{row['phases'].get(p, 0.0):14.3f}" for p in phases))
     kinds = [kind for kind, _ in KERNEL_KINDS] + ["other"]
