@@ -1,7 +1,7 @@
 """Compiled hot spots of a DreamerV3 agent: regional :func:`torch.compile`, eager fallback.
 
 Compiling a whole learner update on CPU takes minutes (TorchRL's
-``compile_train_step=True``: 541 s on one core, ``../shared/TORCHRL_NOTES.md``), because
+``compile_train_step=True``: 541 s on one core, ``docs/performance.rst``), because
 the RSSM and the imagination are unrolled over every time step. Most of the time the
 update spends outside the convolutions is in small element-wise chains that repeat at
 every step. :func:`compile_agent` compiles only those chains, each once, and leaves the
@@ -18,9 +18,9 @@ control flow (TensorDicts, the time loops, the losses, the optimiser) eager:
 Every region is a :class:`CompiledRegion`: the compiled function with the eager one
 beside it. A region runs compiled only where gradients are enabled (the learner
 update); acting and evaluation, under ``torch.no_grad`` and on small batches, run the
-eager function, so that they add no graphs to compile. The first time compilation of a region fails, a one-line warning names the
-region and the reason and the region runs eagerly from then on; the computation is the
-same either way. Inside an enclosing :func:`torch.compile` (TorchRL's compiled CUDA
+eager function, so that they add no graphs to compile. The first time compilation of
+a region fails, a one-line warning names the region and the reason and the region runs
+eagerly from then on; the computation is the same either way. Inside an enclosing :func:`torch.compile` (TorchRL's compiled CUDA
 step) a region runs its eager function, which the enclosing compilation traces.
 """
 
