@@ -20,7 +20,6 @@ from torchrl_psp.baselines.drqv2_stepper import make_drqv2_stepper
 from torchrl_psp.baselines.random_shift import RandomShift
 from torchrl_psp.training.config import ConfigError, config_errors, resolve_device
 from torchrl_psp.training.env import make_training_env
-from torchrl_psp.training.evaluation import evaluate_policy
 from torchrl_psp.training.parts import RunParts
 from torchrl_psp.training.trainer import DreamerTrainer, _seed_everything
 
@@ -148,31 +147,15 @@ class DrQv2Trainer(DreamerTrainer):
         self.agent.exploration.set_step(self.counters["agent_steps"])
         super()._update(metrics)
 
-    def evaluate(self) -> float:
-        """Evaluation episodes (the actor's mean), the learning curve, the augmented views
-        and a video of what the agent sees; returns the mean return."""
-        cfg, step = self.cfg.eval, self.counters["env_steps"]
-        result = evaluate_policy(self.eval_env, self.policy, cfg.episodes, cfg.max_steps)
-        self.eval_history.append((step, result.mean, result.std))
-        self.logger.scalars(
-            {
-                "eval/return": result.mean,
-                "eval/return_std": result.std,
-                "eval/episode_length": float(np.mean(result.lengths)),
-            },
-            step,
-        )
-        episode = result.first_episode
-        if cfg.figures:
-            self._drqv2_figures(episode, step)
-        if cfg.video:
-            from torchrl_psp.figures.video import write_video
+    def _figures(self, episode, step: int) -> None:
+        """The learning curve and the augmented views (no world model to draw)."""
+        self._drqv2_figures(episode, step)
 
-            path = self.run_dir / "videos" / f"eval_{step:08d}.mp4"
-            frames = episode["next", "pixels"].permute(0, 2, 3, 1).contiguous().numpy()
-            write_video(path, frames)
-            self.logger.video("eval/video", path, step)
-        return result.mean
+    def _write_video(self, episode, path) -> None:
+        """A video of what the agent sees (no reconstruction)."""
+        from torchrl_psp.figures.video import write_video
+
+        write_video(path, episode["next", "pixels"].permute(0, 2, 3, 1).contiguous().numpy())
 
     def _drqv2_figures(self, episode, step: int) -> None:
         from torchrl_psp.figures import (

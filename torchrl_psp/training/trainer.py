@@ -269,9 +269,13 @@ class DreamerTrainer:
             self._figures(result.first_episode, step)
         if cfg.video:
             path = self.run_dir / "videos" / f"eval_{step:08d}.mp4"
-            episode_video(self.loss.model_loss.world_model, result.first_episode, self.device, path)
+            self._write_video(result.first_episode, path)
             self.logger.video("eval/video", path, step)
         return result.mean
+
+    def _write_video(self, episode, path: Path) -> None:
+        """The evaluation video of ``episode``: observations beside the model's reconstruction."""
+        episode_video(self.loss.model_loss.world_model, episode, self.device, path)
 
     def _figures(self, episode, step: int) -> None:
         from torchrl_psp.figures import learning_curve_figure, save_figure, save_image
