@@ -13,7 +13,7 @@ Names are imported on first use; :mod:`~torchrl_psp.baselines.drqv2_config` (the
 hyper-parameters and their checks) imports neither torch nor TorchRL.
 """
 
-import importlib
+from torchrl_psp.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "RandomShift": "random_shift",
@@ -35,16 +35,4 @@ _EXPORTS = {
     "DrQv2Trainer": "drqv2_trainer",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -105,7 +105,6 @@ def build_drqv2_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
         agent=agent,
         loss=objective,
         stepper=stepper,
-        compile_step=False,
     )
 
 

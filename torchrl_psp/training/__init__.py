@@ -18,7 +18,7 @@ before Hydra starts. Importing the package has no side effects (nothing is rende
 built).
 """
 
-import importlib
+from torchrl_psp.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "DamagedCheckpointError": "checkpoint",
@@ -51,16 +51,4 @@ _EXPORTS = {
     "DreamerTrainer": "trainer",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

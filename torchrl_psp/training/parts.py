@@ -80,7 +80,6 @@ class RunParts:
         agent: the DreamerV3 agent.
         loss: the variant's learner objective.
         stepper: the optimiser stepper (skips non-finite updates).
-        compile_step: whether the stepper compiles (and captures) the update.
         execution: how the update runs (``optim.compile``, see
             :mod:`torchrl_psp.training.execution`): ``eager``, ``regions`` or ``step``.
         compiled: the agent's compiled regions (with ``execution="regions"``).
@@ -94,9 +93,13 @@ class RunParts:
     agent: DreamerV3Agent
     loss: DreamerV3VariantLoss
     stepper: FiniteUpdateStepper
-    compile_step: bool = False
     execution: str = "eager"
     compiled: CompiledAgent | None = None
+
+    @property
+    def compile_step(self) -> bool:
+        """Whether the stepper compiles (and captures) the whole update (``execution="step"``)."""
+        return self.execution == "step"
 
     @property
     def policy(self):
@@ -173,7 +176,6 @@ def build_run_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
         agent=agent,
         loss=loss,
         stepper=stepper,
-        compile_step=compile_step,
         execution=execution,
         compiled=compiled,
     )
