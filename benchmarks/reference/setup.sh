@@ -48,7 +48,8 @@ VPY="$VENV/bin/python"
 "$VPY" -m pip install -q --upgrade pip
 "$VPY" -m pip install -q "${PINS[@]}"
 if [[ "$WITH_DMC" == 1 ]]; then
-  "$VPY" -m pip install -q dm_control av
+  # dm_control 1.0.50 breaks on mujoco 4 (MjModel lost flex_vertedge)
+  "$VPY" -m pip install -q "dm_control==1.0.50" "mujoco>=3.17,<4" av
 fi
 
 SRC="$VENV/src/dreamerv3"

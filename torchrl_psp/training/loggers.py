@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["RunLogger"]
+__all__ = ["EPISODE_COLUMNS", "RunLogger"]
+
+#: The columns of ``<run_dir>/logs/episodes.csv`` (:meth:`RunLogger.episode`).
+EPISODE_COLUMNS = ("time", "env_steps", "agent_steps", "updates", "return", "length")
 
 
 class RunLogger:
@@ -19,6 +23,10 @@ class RunLogger:
     * wandb (:class:`~torchrl.record.loggers.WandbLogger`): ``wandb="offline"`` (default,
       no account needed: ``wandb sync`` uploads later), ``"online"``, or ``"disabled"``.
     * TensorBoard: with ``tensorboard=True`` (needs the ``tensorboard`` package).
+    * Every finished training episode (:meth:`episode`): one line of
+      ``<run_dir>/logs/episodes.csv`` (``time,env_steps,agent_steps,updates,return,length``,
+      ``time`` in Unix seconds), flushed at once and appended on resume, so that a run
+      stopped at a wall-clock budget keeps every episode it finished.
 
     Args:
         run_dir: the run directory.
@@ -78,6 +86,17 @@ class RunLogger:
             value = float(value)
             for logger in self.loggers:
                 logger.log_scalar(name, value, step=step)
+
+    def episode(
+        self, *, env_steps: int, agent_steps: int, updates: int, ret: float, length: int
+    ) -> None:
+        """Appends one finished training episode to ``logs/episodes.csv``."""
+        path = self.run_dir / "logs" / "episodes.csv"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(",".join(EPISODE_COLUMNS) + "\n")
+        with path.open("a") as f:
+            f.write(f"{time.time():.3f},{env_steps},{agent_steps},{updates},{ret:.6g},{length}\n")
 
     def image(self, name: str, image: np.ndarray, step: int) -> None:
         """Logs a ``uint8 (H, W, 3)`` image to wandb / TensorBoard (files are written by the caller)."""

@@ -314,6 +314,7 @@ class DreamerTrainer:
         )
         metrics: dict[str, list[float]] = defaultdict(list)
         episode_returns: dict[int, float] = defaultdict(float)
+        episode_lengths: dict[int, int] = defaultdict(int)
         last_return = float("nan")
         postfix: dict[str, Any] = {}
         next_eval = (
@@ -332,16 +333,27 @@ class DreamerTrainer:
                 n = batch.numel()
                 self.counters["agent_steps"] += n
                 self.counters["env_steps"] += n * self.frame_skip
-                for traj, reward, done in zip(
-                    batch.get(TRAJ_KEY).tolist(),
-                    batch["next", "reward"].flatten().tolist(),
-                    batch["next", "done"].flatten().tolist(),
+                agent_steps_before = self.counters["agent_steps"] - n
+                for i, (traj, reward, done) in enumerate(
+                    zip(
+                        batch.get(TRAJ_KEY).tolist(),
+                        batch["next", "reward"].flatten().tolist(),
+                        batch["next", "done"].flatten().tolist(),
+                    )
                 ):
                     episode_returns[traj] += reward
+                    episode_lengths[traj] += 1
                     if done:
                         last_return = episode_returns.pop(traj)
                         self.counters["episodes"] += 1
                         metrics["train/episode_return"].append(last_return)
+                        self.logger.episode(  # exact with one worker (time order)
+                            env_steps=(agent_steps_before + i + 1) * self.frame_skip,
+                            agent_steps=agent_steps_before + i + 1,
+                            updates=self.counters["updates"],
+                            ret=last_return,
+                            length=episode_lengths.pop(traj),
+                        )
                 self._save_replay()
                 due = self._updates_due() if self.replay.can_sample() else 0
                 if due and self.counters["updates"] == updates_at_start:
