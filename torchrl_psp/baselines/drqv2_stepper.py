@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from tensordict import TensorDictBase
 from torchrl.objectives import SoftUpdate
@@ -39,25 +37,8 @@ class DrQv2Stepper(FiniteUpdateStepper):
     def _prepare_sample(self, sample: TensorDictBase) -> TensorDictBase:
         return sample.select(*self.loss_module.in_keys, strict=False)
 
-    def step(self, trainer: Any, sub_batch: TensorDictBase) -> TensorDictBase:
-        """One update, skipped when non-finite; returns the detached metrics."""
-        if trainer is not None and trainer.loss_module is not self.loss_module:
-            raise ValueError("The trainer and stepper must share the same loss module.")
-        sample = self._prepare_sample(sub_batch)
-        device = sample.get(self.loss_module.in_keys[0]).device
-        sync = self.sync if self.sync is not None else device.type != "cuda"
-        buffers = [(b, b.detach().clone()) for b in self.loss_module.buffers()]
-        result = self._forward_backward(sample)
-        finite = self._finite(result)
-        if sync:
-            skipped = self._synced_step(bool(finite), result, buffers)
-        else:
-            skipped = self._masked_step(finite, buffers)
-        metrics = result.select(
-            *(key for key, value in result.items() if isinstance(value, torch.Tensor))
-        )
-        metrics.set("skipped_update", skipped.float().reshape(()))
-        return metrics
+    def _write_replay_context(self, sub_batch: TensorDictBase, result: TensorDictBase) -> None:
+        """Nothing to hand back: DrQ-v2 has no recurrent state."""
 
     def warmup(self, sample: TensorDictBase) -> None:
         """Nothing to prepare: DrQ-v2's updates run eagerly."""

@@ -169,15 +169,19 @@ class FiniteUpdateStepper(DreamerV3OptimizationStepper):
             skipped = self._synced_step(bool(finite), result, buffers)
         else:
             skipped = self._masked_step(finite, buffers)
-        sub_batch.set(
-            self.loss_module.tensor_keys.replay_context,
-            result.get(self.loss_module.tensor_keys.replay_context),
-        )
+        self._write_replay_context(sub_batch, result)
         metrics = result.select(
             *(key for key, value in result.items() if isinstance(value, torch.Tensor))
         )
         metrics.set("skipped_update", skipped.float().reshape(()))
         return metrics
+
+    def _write_replay_context(self, sub_batch: TensorDictBase, result: TensorDictBase) -> None:
+        """Hands the update's posteriors back to the caller in ``sub_batch`` (the trainer
+        writes them into the replay: DreamerV3's replay context). A subclass whose loss has
+        no recurrent state overrides this with nothing."""
+        key = self.loss_module.tensor_keys.replay_context
+        sub_batch.set(key, result.get(key))
 
     def _synced_step(
         self,
