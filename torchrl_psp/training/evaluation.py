@@ -14,7 +14,15 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from torchrl_psp.objectives import selective_l2_filter
 
-__all__ = ["DevicePolicy", "EvaluationResult", "evaluate_policy", "model_figures", "episode_video"]
+__all__ = [
+    "DevicePolicy",
+    "EvaluationResult",
+    "episode_region_errors",
+    "episode_video",
+    "evaluate_policy",
+    "model_figures",
+    "region_reconstruction_errors",
+]
 
 
 class DevicePolicy(TensorDictModuleBase):
@@ -138,6 +146,22 @@ def model_figures(
     return panels
 
 
+def _reconstruct_episode(
+    world_model: torch.nn.Module, episode: TensorDictBase, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The episode's images ``uint8 (T, 3, H, W)`` and the world model's reconstruction of
+    them, float ``(T, 3, H, W)`` on the ``[0, 1]`` scale, on the CPU (``None`` for a world
+    model without decoder). One forward pass of the world model over the whole episode."""
+    keys = [k for k in world_model.in_keys if k in episode.keys(True)]
+    sample = episode.select(*keys).unsqueeze(0).to(device)
+    with torch.no_grad():
+        output = world_model(sample)
+    seen = sample["next", "pixels"][0].cpu()
+    if ("next", "reco_pixels") not in output.keys(True):  # DreamerPro's world model
+        return seen, None
+    return seen, output["next", "reco_pixels"][0].float().cpu()
+
+
 def episode_video(
     world_model: torch.nn.Module,
     episode: TensorDictBase,
@@ -152,14 +176,75 @@ def episode_video(
     """
     from torchrl_psp.figures.video import write_video
 
-    keys = [k for k in world_model.in_keys if k in episode.keys(True)]
-    sample = episode.select(*keys).unsqueeze(0).to(device)
-    with torch.no_grad():
-        output = world_model(sample)
-    seen = sample["next", "pixels"][0].cpu()
+    seen, reconstruction = _reconstruct_episode(world_model, episode, device)
     frames = seen
-    if ("next", "reco_pixels") in output.keys(True):  # a world model without decoder has none
-        reconstruction = output["next", "reco_pixels"][0].float().clamp(0, 1).mul(255).round()
-        frames = torch.cat([seen, reconstruction.to(torch.uint8).cpu()], dim=-1)
+    if reconstruction is not None:
+        reconstruction = reconstruction.clamp(0, 1).mul(255).round().to(torch.uint8)
+        frames = torch.cat([seen, reconstruction], dim=-1)
     frames = frames.permute(0, 2, 3, 1).contiguous()
     return write_video(path, frames.numpy(), fps=fps)
+
+
+def region_reconstruction_errors(
+    images: torch.Tensor, reconstructions: torch.Tensor, task_mask: torch.Tensor
+) -> dict[str, float]:
+    """Mean squared reconstruction error on the agent's pixels and on the background's.
+
+    The squared error of a pixel is the mean over its 3 colour channels of
+    ``(image - reconstruction) ** 2`` on the ``[0, 1]`` scale (``uint8`` images are divided
+    by 255; float reconstructions are used as they are, not clipped). ``"agent"`` is its
+    mean over every pixel of every frame inside ``task_mask``, ``"background"`` over every
+    pixel outside it (pooled over frames, so each pixel counts once). A region without any
+    pixel gives ``nan``.
+
+    Args:
+        images: ``(..., 3, H, W)``, ``uint8`` or float in ``[0, 1]``.
+        reconstructions: float, the shape of ``images``.
+        task_mask: bool ``(..., H, W)``: the agent (and task objects), e.g. the ground-truth
+            ``"task_mask"`` of :class:`~torchrl_psp.envs.GroundTruthSegmentation`.
+
+    Raises:
+        ValueError: when the shapes do not match.
+
+    Examples:
+        >>> images = torch.zeros(1, 3, 2, 2)
+        >>> reconstructions = torch.tensor([[[[0.1, 0.0], [0.0, 0.4]]]]).expand(1, 3, 2, 2)
+        >>> task_mask = torch.tensor([[[True, False], [False, False]]])
+        >>> errors = region_reconstruction_errors(images, reconstructions, task_mask)
+        >>> round(errors["agent"], 6), round(errors["background"], 6)  # 0.1**2; 0.4**2 / 3
+        (0.01, 0.053333)
+    """
+    if images.shape != reconstructions.shape or images.dim() < 3 or images.shape[-3] != 3:
+        raise ValueError(
+            "images and reconstructions must both be (..., 3, H, W); got "
+            f"{tuple(images.shape)} and {tuple(reconstructions.shape)}."
+        )
+    if task_mask.shape != images.shape[:-3] + images.shape[-2:]:
+        raise ValueError(
+            f"task_mask must be (..., H, W) = {tuple(images.shape[:-3] + images.shape[-2:])} "
+            f"for images {tuple(images.shape)}; got {tuple(task_mask.shape)}."
+        )
+    target = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    squared = (target - reconstructions.float()).pow(2).mean(dim=-3)  # (..., H, W)
+    inside = task_mask.to(torch.bool)
+    errors = {}
+    for name, region in (("agent", inside), ("background", ~inside)):
+        count = int(region.sum())
+        errors[name] = float(squared[region].sum() / count) if count else float("nan")
+    return errors
+
+
+def episode_region_errors(
+    world_model: torch.nn.Module, episode: TensorDictBase, device: torch.device
+) -> dict[str, float]:
+    """:func:`region_reconstruction_errors` of the world model's reconstruction of an
+    evaluation episode (every frame, ``("next", "pixels")`` against its
+    ``("next", "task_mask")``); empty when the episode has no task mask or the world model
+    no decoder.
+    """
+    if ("next", "task_mask") not in episode.keys(True):
+        return {}
+    seen, reconstruction = _reconstruct_episode(world_model, episode, device)
+    if reconstruction is None:
+        return {}
+    return region_reconstruction_errors(seen, reconstruction, episode["next", "task_mask"])

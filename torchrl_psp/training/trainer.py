@@ -20,7 +20,12 @@ from torchrl_psp.training.checkpoint import (
     set_rng_state,
 )
 from torchrl_psp.training.config import validate_config
-from torchrl_psp.training.evaluation import episode_video, evaluate_policy, model_figures
+from torchrl_psp.training.evaluation import (
+    episode_region_errors,
+    episode_video,
+    evaluate_policy,
+    model_figures,
+)
 from torchrl_psp.training.lock import lock_run_directory
 from torchrl_psp.training.loggers import RunLogger
 from torchrl_psp.training.parts import RunParts, build_run_parts, open_replay, updates_due
@@ -253,18 +258,18 @@ class DreamerTrainer:
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self) -> float:
-        """Evaluation episodes, figures and video; returns the mean return."""
+        """Evaluation episodes, the agent / background reconstruction errors
+        (:meth:`_region_errors`), figures and video; returns the mean return."""
         cfg, step = self.cfg.eval, self.counters["env_steps"]
         result = evaluate_policy(self.eval_env, self.policy, cfg.episodes, cfg.max_steps)
         self.eval_history.append((step, result.mean, result.std))
-        self.logger.scalars(
-            {
-                "eval/return": result.mean,
-                "eval/return_std": result.std,
-                "eval/episode_length": float(np.mean(result.lengths)),
-            },
-            step,
-        )
+        scalars = {
+            "eval/return": result.mean,
+            "eval/return_std": result.std,
+            "eval/episode_length": float(np.mean(result.lengths)),
+        }
+        scalars.update(self._region_errors(result.first_episode))
+        self.logger.scalars(scalars, step)
         if cfg.figures:
             self._figures(result.first_episode, step)
         if cfg.video:
@@ -272,6 +277,24 @@ class DreamerTrainer:
             self._write_video(result.first_episode, path)
             self.logger.video("eval/video", path, step)
         return result.mean
+
+    def _region_errors(self, episode) -> dict[str, float]:
+        """``eval/recon_error_agent`` and ``eval/recon_error_background``: the world model's
+        reconstruction error on the first evaluation episode inside and outside the
+        ground-truth task mask (:func:`~torchrl_psp.training.evaluation.episode_region_errors`;
+        the mechanistic measure of PSP Fig. 5). Empty unless ``env.segmentation=gt`` (a
+        learned mask is no ground truth) and the variant has a decoder; a region without
+        pixels is left out."""
+        if self.cfg.env.segmentation != "gt":
+            return {}
+        if "reconstruction" not in variant_spec(self.cfg.variant).figures:  # no decoder
+            return {}
+        errors = episode_region_errors(self.loss.model_loss.world_model, episode, self.device)
+        return {
+            f"eval/recon_error_{region}": value
+            for region, value in errors.items()
+            if np.isfinite(value)
+        }
 
     def _write_video(self, episode, path: Path) -> None:
         """The evaluation video of ``episode``: observations beside the model's reconstruction."""
