@@ -3,7 +3,9 @@
 :func:`plan_runs` lays out the runs under ``<root>/<task>/<variant>/seed<seed>``
 (:func:`~torchrl_psp.study.runs.run_dir_for`) and says which are done (skipped),
 unfinished (resumed with ``resume=<run dir>``), new, or unfinished with another
-configuration than the one requested (not run); :func:`run_all` runs them, a few at a time.
+configuration than the one requested (not run); :func:`run_all` runs them, a few at a time,
+and records the wall-clock time and the machine of each process in the run's
+``invocations.csv`` (:data:`INVOCATIONS_FILE`).
 """
 
 from __future__ import annotations
@@ -29,10 +31,34 @@ from torchrl_psp.study.runs import (
 )
 from torchrl_psp.training.config import may_change_on_resume, override_key
 
-__all__ = ["LOG_FILE", "RunSpec", "plan_runs", "run_all", "run_status", "split_task"]
+__all__ = [
+    "INVOCATIONS_COLUMNS",
+    "INVOCATIONS_FILE",
+    "LOG_FILE",
+    "RunSpec",
+    "plan_runs",
+    "run_all",
+    "run_status",
+    "split_task",
+]
 
 #: Where :func:`run_all` writes a run's stdout and stderr, relative to its directory.
 LOG_FILE = "stdout.log"
+#: One line per process :func:`run_all` ran for a run (appended), relative to its directory.
+INVOCATIONS_FILE = "invocations.csv"
+#: The columns of :data:`INVOCATIONS_FILE`: Unix start and end times, seconds between them,
+#: the exit code, how many runs :func:`run_all` ran at a time, the child's
+#: ``OMP_NUM_THREADS`` (empty: unset), the machine's logical CPUs and CPU model.
+INVOCATIONS_COLUMNS = (
+    "start",
+    "end",
+    "seconds",
+    "exit_code",
+    "processes",
+    "omp_threads",
+    "cpus",
+    "cpu_model",
+)
 
 
 def split_task(name: str) -> tuple[str, str]:
@@ -116,7 +142,9 @@ class RunSpec:
 
     ``status``: ``"new"``, ``"resume"``, ``"done"`` (skipped) or ``"conflict"`` (an
     unfinished run whose stored config disagrees with the requested overrides, listed in
-    ``conflicts``: not run, reported as a failure).
+    ``conflicts``: not run, reported as a failure). A study adds ``"published"`` (its
+    results are already kept: not run, see :mod:`~torchrl_psp.study.study_runner`) and
+    names the run's ``group``.
     """
 
     task: str
@@ -126,10 +154,13 @@ class RunSpec:
     status: str
     command: list[str]
     conflicts: list[str] = field(default_factory=list)
+    group: str | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.task}/{self.variant}/seed{self.seed}"
+        """``"<task>/<variant>/seed<seed>"``, after ``"<group>/"`` when there is a group."""
+        name = f"{self.task}/{self.variant}/seed{self.seed}"
+        return name if self.group is None else f"{self.group}/{name}"
 
 
 def plan_runs(
@@ -192,6 +223,46 @@ def plan_runs(
     return specs
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else :func:`platform.processor`)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _record_invocation(
+    run_dir: Path, started: float, code: int, processes: int, env: dict[str, str]
+) -> None:
+    """Appends one line of :data:`INVOCATIONS_FILE` (its header first, in a new file)."""
+    import csv
+
+    path = run_dir / INVOCATIONS_FILE
+    end = time.time()
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        if new:
+            writer.writerow(INVOCATIONS_COLUMNS)
+        writer.writerow(
+            [
+                f"{started:.3f}",
+                f"{end:.3f}",
+                f"{end - started:.1f}",
+                code,
+                processes,
+                env.get("OMP_NUM_THREADS", ""),
+                os.cpu_count() or "",
+                _cpu_model(),
+            ]
+        )
+
+
 def run_all(
     specs: Sequence[RunSpec],
     processes: int = 1,
@@ -199,14 +270,19 @@ def run_all(
     echo: Callable[[str], None] = print,
     poll_interval: float = 0.5,
     env: dict[str, str] | None = None,
+    on_finish: Callable[[RunSpec, int], None] | None = None,
 ) -> dict[str, int]:
-    """Runs the specs that are not done, at most ``processes`` at a time; each one's output
-    goes to ``<run_dir>/stdout.log`` (appended, after a line with its command).
+    """Runs the specs that are new or to resume, at most ``processes`` at a time; each
+    one's output goes to ``<run_dir>/stdout.log`` (appended, after a line with its command)
+    and each process gets a line of ``<run_dir>/invocations.csv``
+    (:data:`INVOCATIONS_COLUMNS`) when it ends.
 
     A failure does not stop the others. A run that exits with 0 without writing the
     ``done`` marker counts as failed (return code ``-999`` in the result). With several
     processes, ``OMP_NUM_THREADS`` is set to ``cpu_count // processes`` for the children
-    unless already set. Interrupting (Ctrl-C) terminates the running children.
+    unless already set. ``on_finish(spec, code)`` is called as each run ends (``code`` as
+    in the result: 0 for a finished run), e.g. to publish its results at once.
+    Interrupting (Ctrl-C) terminates the running children.
 
     Returns:
         ``RunSpec.name -> return code`` of every run started.
@@ -218,7 +294,7 @@ def run_all(
     if processes > 1:
         child_env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
     todo = deque(spec for spec in specs if spec.status in ("new", "resume"))
-    running: dict[subprocess.Popen, tuple[RunSpec, Any, float]] = {}
+    running: dict[subprocess.Popen, tuple[RunSpec, Any, float, float]] = {}
     results: dict[str, int] = {}
     try:
         while todo or running:
@@ -231,12 +307,13 @@ def run_all(
                 process = subprocess.Popen(
                     spec.command, stdout=log, stderr=subprocess.STDOUT, env=child_env
                 )
-                running[process] = (spec, log, time.monotonic())
+                running[process] = (spec, log, time.monotonic(), time.time())
                 echo(f"[start] {spec.name} ({spec.status}) pid {process.pid}")
             finished = [p for p in running if p.poll() is not None]
             for process in finished:
-                spec, log, start = running.pop(process)
+                spec, log, start, started = running.pop(process)
                 log.close()
+                _record_invocation(spec.run_dir, started, process.returncode, processes, child_env)
                 code = process.returncode
                 if code == 0 and not (spec.run_dir / DONE_MARKER).exists():
                     code = -999
@@ -248,17 +325,20 @@ def run_all(
                 echo(
                     f"[{state}] {spec.name} after {minutes:.1f} min; log: {spec.run_dir / LOG_FILE}"
                 )
+                if on_finish is not None:
+                    on_finish(spec, code)
             if not finished and running:
                 time.sleep(poll_interval)
     except BaseException:
         for process in running:
             process.terminate()
-        for process, (_, log, _) in running.items():
+        for process, (spec, log, _, started) in running.items():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
             log.close()
+            _record_invocation(spec.run_dir, started, process.returncode, processes, child_env)
         raise
     return results

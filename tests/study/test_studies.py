@@ -1,0 +1,129 @@
+"""The table of studies (torchrl_psp/study/studies.py): its expansion into runs, and that
+every run of the CPU study is a configuration the recipe accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torchrl_psp.study.studies import (
+    STUDIES,
+    Study,
+    StudyGroup,
+    merge_overrides,
+    study_spec,
+)
+from torchrl_psp.study.study_runner import plan_study
+
+CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "config"
+
+
+def test_the_cpu_study_is_issue_14s_design():
+    study = study_spec("cpu")
+    assert (study.task, study.preset, study.seeds) == ("cartpole-swingup", "cpu_study", (0, 1, 2))
+    assert {g.name: (g.distractor, g.variants) for g in study.groups} == {
+        "reafferent": ("reafferent", ("dreamer", "psp", "psp_noseg", "psp_noadv", "sd_gt")),
+        "none": ("none", ("dreamer", "psp")),
+        "video": ("video", ("dreamer", "psp", "sd_gt")),
+    }
+    assert study.variants == ("dreamer", "psp", "psp_noseg", "psp_noadv", "sd_gt")
+    assert study.rows == (
+        "cartpole-swingup [reafferent]",
+        "cartpole-swingup [none]",
+        "cartpole-swingup [video]",
+    )
+    runs = study.runs()
+    assert len(runs) == 30 and len({run.name for run in runs}) == 30
+    assert [run.name for run in runs[:4]] == [
+        "reafferent/dreamer/seed0",
+        "reafferent/dreamer/seed1",
+        "reafferent/dreamer/seed2",
+        "reafferent/psp/seed0",
+    ]
+    assert runs[-1].name == "video/sd_gt/seed2"
+    assert runs[-1].overrides == ("preset=cpu_study", "env.segmentation=gt", "env.distractor=video")
+    assert runs[-1].results_dir("docs/results") == Path("docs/results/cpu/video/sd_gt/seed2")
+
+
+def test_selecting_groups_variants_seeds_and_extra_overrides():
+    study = STUDIES["cpu"]
+    runs = study.runs(groups=["video", "none"], variants=["psp"], seeds=[4])
+    assert [run.name for run in runs] == ["video/psp/seed4", "none/psp/seed4"]
+    # extra overrides replace the study's own with the same key, and add the others
+    (run,) = study.runs(["none"], ["dreamer"], [0], ["preset=smoke", "train.total_env_steps=300"])
+    assert run.overrides == (
+        "preset=smoke",
+        "env.segmentation=gt",
+        "env.distractor=none",
+        "train.total_env_steps=300",
+    )
+    with pytest.raises(ValueError, match=r"no group 'noise'.*\['reafferent', 'none', 'video'\]"):
+        study.runs(groups=["noise"])
+    with pytest.raises(ValueError, match=r"no selected group runs \['psp_noseg'\]"):
+        study.runs(groups=["video"], variants=["psp_noseg"])
+    with pytest.raises(ValueError, match=r"Unknown study 'gpu'; expected one of \['cpu'\]"):
+        study_spec("gpu")
+
+
+def test_merge_overrides_keeps_the_last_value_of_a_key():
+    merged = merge_overrides(["a=1", "+b.c=2", "d=3"], ["b.c=5"], ["a=7"])
+    assert merged == ("a=7", "b.c=5", "d=3")
+
+
+def test_a_malformed_study_is_refused_with_the_bad_value():
+    group = StudyGroup("g", "video", ("dreamer",))
+    with pytest.raises(ValueError, match=r"unknown variants \['plain'\]"):
+        StudyGroup("g", "video", ("plain",))
+    with pytest.raises(
+        ValueError, match="distractor must be none, reafferent or video, got 'noise'"
+    ):
+        StudyGroup("g", "noise", ("dreamer",))
+    with pytest.raises(ValueError, match="must differ"):
+        Study("s", "", "cartpole-swingup", "cpu", (0,), (group, StudyGroup("h", "video", ("psp",))))
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        Study("s", "", "cartpole-swingup", "cpu", (0, 0), (group,))
+    with pytest.raises(ValueError, match="<domain>-<task>"):
+        Study("s", "", "cartpole", "cpu", (0,), (group,))
+
+
+def _composed(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def test_every_run_of_the_cpu_study_is_a_valid_configuration(tmp_path):
+    from torchrl_psp.training import validate_config
+
+    plan = plan_study(
+        STUDIES["cpu"], tmp_path / "work", tmp_path / "results", recipe="r.py", python="python"
+    )
+    assert len(plan) == 30 and {p.status for p in plan} == {"new"}
+    for planned in plan:
+        overrides = [o for o in planned.spec.command[2:] if not o.startswith("hydra.")]
+        cfg = _composed(overrides)
+        validate_config(cfg)  # raises, listing every problem
+        assert cfg.variant == planned.run.variant and cfg.seed == planned.run.seed
+        assert cfg.env.distractor == STUDIES["cpu"].group(planned.run.group).distractor
+    # the preset holds the settings of the CPU run that learned (docs/recipe.rst, "Measured")
+    assert cfg.preset_name == "cpu_study"
+    assert (cfg.env.domain, cfg.env.task, cfg.env.frame_skip, cfg.env.segmentation) == (
+        "cartpole",
+        "swingup",
+        8,
+        "gt",
+    )
+    assert (cfg.replay.batch_size, cfg.replay.sequence_length, cfg.replay.replay_ratio) == (
+        16,
+        16,
+        128,
+    )
+    assert (cfg.optim.horizon, cfg.optim.actor_lr, cfg.optim.entropy_bonus) == (100, 1e-4, 3e-3)
+    assert (cfg.optim.lr, cfg.model.size, cfg.collector.prefill_steps) == (3e-4, "small", 1000)
+    assert (cfg.train.total_env_steps, cfg.eval.every_env_steps, cfg.eval.episodes) == (
+        112000,
+        8000,
+        5,
+    )
