@@ -9,6 +9,7 @@ CHECK = """
 import sys
 import torchrl_psp.study
 import torchrl_psp.study.launcher, torchrl_psp.study.summary  # what recipes/compare.py uses
+import torchrl_psp.study.studies, torchrl_psp.study.study_runner, torchrl_psp.study.report
 heavy = sorted(m for m in ("torch", "torchrl", "tensordict", "matplotlib.pyplot") if m in sys.modules)
 print(",".join(heavy))
 """

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,25 @@ import numpy as np
 from torchrl_psp.study.runs import RunRecord
 from torchrl_psp.variants import VARIANT_SPECS
 
-__all__ = ["VARIANT_ORDER", "Cell", "ScoreTable", "curves_by_row", "score_table"]
+__all__ = [
+    "VARIANT_ORDER",
+    "Cell",
+    "ScoreTable",
+    "curves_by_row",
+    "ordered_rows",
+    "row_labels",
+    "score_table",
+    "variant_key",
+]
 
 #: Column order of the tables: that of :data:`~torchrl_psp.variants.VARIANT_SPECS`; unknown
 #: variants follow, alphabetically.
 VARIANT_ORDER = tuple(VARIANT_SPECS)
 
 
-def _variant_key(variant: str, order: Sequence[str]) -> tuple[int, int, str]:
+def variant_key(variant: str, order: Sequence[str]) -> tuple[int, int, str]:
+    """Sort key of a column: its place in ``order``, then in :data:`VARIANT_ORDER`, then
+    alphabetical."""
     if variant in order:
         return (0, list(order).index(variant), variant)
     if variant in VARIANT_ORDER:
@@ -35,8 +47,9 @@ def _variant_key(variant: str, order: Sequence[str]) -> tuple[int, int, str]:
     return (2, 0, variant)
 
 
-def _row_labels(runs: Sequence[RunRecord]) -> dict[int, str]:
-    """Row of each run: its task, plus ``[distractor]`` where a task has runs with several."""
+def row_labels(runs: Sequence[RunRecord]) -> dict[int, str]:
+    """Row of each run (by ``id``): its task, plus ``[distractor]`` where a task has runs
+    with several."""
     settings: dict[str, set] = {}
     for run in runs:
         settings.setdefault(run.task_name, set()).add(run.distractor)
@@ -52,20 +65,32 @@ def _evaluated(
     runs: Sequence[RunRecord], finished_only: bool
 ) -> tuple[list[RunRecord], dict[int, str]]:
     """The runs with an evaluation (finished ones only when ``finished_only``), and the
-    row of each (:func:`_row_labels`)."""
+    row of each (:func:`row_labels`)."""
     kept = [r for r in runs if r.steps.size and (r.done or not finished_only)]
-    return kept, _row_labels(kept)
+    return kept, row_labels(kept)
 
 
-def _ordered(labels: Iterable[str], order: Sequence[str] | None) -> list[str]:
+def ordered_rows(labels: Iterable[str], order: Sequence[str] | None) -> list[str]:
+    """The distinct row labels, in the order of ``order``: a label is placed by itself
+    (``"cartpole-swingup [video]"``) or by its task (``"cartpole-swingup"``); the others
+    follow, alphabetically.
+
+    Examples:
+        >>> rows = ["a-b [video]", "a-b [none]", "c-d", "a-b [reafferent]"]
+        >>> ordered_rows(rows, ["a-b [reafferent]", "a-b [none]"])
+        ['a-b [reafferent]', 'a-b [none]', 'a-b [video]', 'c-d']
+    """
     order = list(order or [])
-    labels = set(labels)
 
-    def key(label: str) -> tuple[int, int, str]:
+    def key(label: str) -> tuple[int, int, int, str]:
         base = label.split(" [")[0]
-        return (0, order.index(base), label) if base in order else (1, 0, label)
+        if label in order:
+            return (0, order.index(label), 0, label)
+        if base in order:
+            return (0, order.index(base), 1, label)
+        return (1, 0, 0, label)
 
-    return sorted(labels, key=key)
+    return sorted(set(labels), key=key)
 
 
 @dataclass
@@ -94,6 +119,15 @@ class Cell:
     def sem(self) -> float:
         """Standard error of the mean, ``std / sqrt(n)``."""
         return self.std / math.sqrt(self.n)
+
+
+def _shown_path(path: Path, relative_to: str | Path | None) -> str:
+    if relative_to is not None:
+        try:
+            return Path(path).resolve().relative_to(Path(relative_to).resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
 
 
 def _thousands(step: float) -> str:
@@ -175,6 +209,22 @@ class ScoreTable:
             lines.append(f"| {row} | " + " | ".join(texts) + " |")
         return "\n".join(lines) + f"\n\nTable: {self.caption()}\n"
 
+    def to_rst(self) -> str:
+        """A reStructuredText ``list-table`` (the caption as its title; best means bold)."""
+        out = [
+            f".. list-table:: {self.caption()}",
+            "   :header-rows: 1",
+            "",
+            "   * - task",
+            *[f"     - {variant}" for variant in self.variants],
+        ]
+        for row in self.rows:
+            out.append(f"   * - {row}")
+            for variant in self.variants:
+                text, bold = self._cell_text(row, variant, " ± ")
+                out.append(f"     - **{text}**" if bold else f"     - {text or '–'}")
+        return "\n".join(out) + "\n"
+
     def to_latex(self) -> str:
         """A ``table`` with ``\\caption`` and a ``booktabs`` ``tabular``."""
 
@@ -227,14 +277,15 @@ class ScoreTable:
             writer.writerow(values)
         return out.getvalue()
 
-    def runs_csv(self) -> str:
-        """One line per run in the table: its row, variant, seed, final step and return."""
+    def runs_csv(self, relative_to: str | Path | None = None) -> str:
+        """One line per run in the table: its row, variant, seed, final step and return,
+        and its directory (relative to ``relative_to`` when given)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(
             ["task", "variant", "seed", "final_step", "final_return", "evaluations", "done", "path"]
         )
-        labels = _row_labels(self.runs)
+        labels = row_labels(self.runs)
         for run in self.runs:
             writer.writerow(
                 [
@@ -245,7 +296,7 @@ class ScoreTable:
                     "" if run.final_return is None else f"{run.final_return:.6g}",
                     run.steps.size,
                     int(run.done),
-                    str(run.path),
+                    _shown_path(run.path, relative_to),
                 ]
             )
         return out.getvalue()
@@ -293,8 +344,8 @@ def score_table(
         cell.final_steps.append(float(run.final_step))
     order = list(variants or [])
     return ScoreTable(
-        rows=_ordered(labels.values(), tasks),
-        variants=sorted({r.variant for r in kept}, key=lambda v: _variant_key(v, order)),
+        rows=ordered_rows(labels.values(), tasks),
+        variants=sorted({r.variant for r in kept}, key=lambda v: variant_key(v, order)),
         cells=cells,
         unfinished=sum(not r.done for r in kept),
         decimals=decimals,

@@ -82,8 +82,8 @@ def write_summary(
 ) -> Summary:
     """Summarises every run under ``root`` into ``root``: ``scores.md``, ``scores.tex``,
     ``scores.csv`` (:func:`~torchrl_psp.study.scores.score_table`), ``runs.csv`` (one
-    line per run), ``learning_curves.png`` and ``learning_curves.pdf``
-    (:func:`learning_curves_grid`).
+    line per run, its directory relative to ``root``), ``learning_curves.png`` and
+    ``learning_curves.pdf`` (:func:`learning_curves_grid`).
 
     Examples:
         >>> import tempfile
@@ -102,7 +102,7 @@ def write_summary(
         ("scores.md", markdown),
         ("scores.tex", table.to_latex()),
         ("scores.csv", table.to_csv()),
-        ("runs.csv", table.runs_csv()),
+        ("runs.csv", table.runs_csv(relative_to=root)),
     ):
         (root / name).write_text(text)
         paths.append(root / name)
