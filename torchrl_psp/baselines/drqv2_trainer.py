@@ -21,7 +21,8 @@ from torchrl_psp.baselines.random_shift import RandomShift
 from torchrl_psp.training.config import ConfigError, config_errors, resolve_device
 from torchrl_psp.training.env import make_training_env
 from torchrl_psp.training.parts import RunParts
-from torchrl_psp.training.trainer import DreamerTrainer, _seed_everything
+from torchrl_psp.training.trainer import DreamerTrainer
+from torchrl_psp.utils.seeding import seed_everything
 
 __all__ = ["DrQv2Trainer", "build_drqv2_parts", "make_drqv2_env", "validate_drqv2_config"]
 
@@ -138,7 +139,7 @@ class DrQv2Trainer(DreamerTrainer):
         if parts is None:
             cfg = drqv2_run_config(cfg)
             validate_drqv2_config(cfg)
-            _seed_everything(cfg.seed)
+            seed_everything(cfg.seed)
             parts = build_drqv2_parts(cfg)
         super().__init__(parts.cfg, run_dir, resume=resume, parts=parts)
 

@@ -30,6 +30,7 @@ from torchrl_psp.training.lock import lock_run_directory
 from torchrl_psp.training.loggers import RunLogger
 from torchrl_psp.training.parts import RunParts, build_run_parts, open_replay, updates_due
 from torchrl_psp.training.replay import TRAJ_KEY
+from torchrl_psp.utils.seeding import seed_everything
 from torchrl_psp.variants import variant_spec
 
 __all__ = ["DreamerTrainer"]
@@ -40,14 +41,6 @@ log = logging.getLogger(__name__)
 def _shown(value: float) -> str:
     """A return for the progress bar: ``-`` until there is one."""
     return "-" if value != value else f"{value:.1f}"
-
-
-def _seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class DreamerTrainer:
@@ -96,7 +89,7 @@ class DreamerTrainer:
         self._lock = lock_run_directory(self.run_dir)  # before anything is written there
         if parts is None:
             validate_config(cfg)
-            _seed_everything(cfg.seed)
+            seed_everything(cfg.seed)
             parts = build_run_parts(cfg)
         self.parts = parts
         self.cfg = cfg = parts.cfg
