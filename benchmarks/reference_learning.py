@@ -21,6 +21,7 @@ Usage::
 ``run`` keeps the runs' own directories (replay, checkpoints) under ``--work`` and copies
 only the episode tables and the commands into ``--out`` (``ar<R>/{ours,official}_seed<S>.csv``,
 ``ar<R>/pair_seed<S>.json``). A pair whose files are already in ``--out`` is skipped.
+``report --reread WORK`` first rereads the tables from the run directories still in WORK.
 """
 
 from __future__ import annotations
@@ -184,33 +185,44 @@ def official_episodes(logdir: Path, action_repeat: int) -> list[dict[str, float]
 
     The official logger's ``step`` is the policy step times the action repeat
     (``dreamerv3/main.py`` ``make_logger``: ``multiplier``), i.e. environment steps, while
-    its train ratio counts policy steps (parity row 28). Updates are the official
-    schedule's count at that policy step: none until the replay holds ``batch x length``
-    steps, then one, then ``train_ratio / (batch x length)`` per policy step
-    (``embodied/run/train.py``, ``elements.when.Ratio``).
+    its train ratio counts policy steps (parity row 28). Updates: the optimiser's count
+    the official code logs (``train/opt/updates``, a mean over each ``log_every``
+    interval), interpolated at the episode's step; before its first log, the official
+    schedule's count (none until the replay holds ``batch x length`` steps, then one,
+    then ``train_ratio / (batch x length)`` per policy step: ``embodied/run/train.py``,
+    ``elements.when.Ratio``).
     """
     path = logdir / "metrics.jsonl"
     if not path.exists():
         return []
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    logged = [(r["step"], r["train/opt/updates"]) for r in records if "train/opt/updates" in r]
     batch_steps = int(matched_value("batch size")) * int(matched_value("sequence length"))
     ratio = float(matched_value("train ratio")) / batch_steps
+
+    def updates_at(env_steps: int) -> int:
+        before = [(s, u) for s, u in logged if s <= env_steps]
+        after = [(s, u) for s, u in logged if s > env_steps]
+        if before and after:
+            (s0, u0), (s1, u1) = before[-1], after[0]
+            return round(u0 + (u1 - u0) * (env_steps - s0) / (s1 - s0))
+        if before:
+            return round(before[-1][1])
+        policy_steps = env_steps // action_repeat
+        if policy_steps < batch_steps:
+            return 0
+        return 1 + math.floor((policy_steps - batch_steps) * ratio)
+
     rows = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
+    for record in records:
         if "episode/score" not in record:
             continue
         env_steps = int(record["step"])
-        policy_steps = env_steps // action_repeat
-        updates = (
-            0
-            if policy_steps < batch_steps
-            else 1 + math.floor((policy_steps - batch_steps) * ratio)
-        )
         rows.append(
             {
                 "env_steps": env_steps,
-                "agent_steps": policy_steps,
-                "updates": updates,
+                "agent_steps": env_steps // action_repeat,
+                "updates": updates_at(env_steps),
                 "return": float(record["episode/score"]),
                 "length": int(record.get("episode/length", 0)),
             }
@@ -251,6 +263,28 @@ def _read_csv(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
+def collect_pair(
+    work: Path, out: Path, action_repeat: int, seed: int
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """Reads both runs' episodes from their directories in ``work`` into ``out``'s tables."""
+    ours_rows = our_episodes(work / "ours")
+    official_rows = official_episodes(work / "official", action_repeat)
+    _write_csv(out / f"ours_seed{seed}.csv", ours_rows)
+    _write_csv(out / f"official_seed{seed}.csv", official_rows)
+    return ours_rows, official_rows
+
+
+def recollect(out: Path, work_root: Path) -> None:
+    """Rereads every pair of ``out`` whose run directories are still in ``work_root`` (the
+    newest ``ar<R>_seed<S>_*`` folder), e.g. after a change to the tables' columns."""
+    for pair in sorted(out.glob("ar*/pair_seed*.json")):
+        ar, seed = int(pair.parent.name[2:]), int(pair.stem.removeprefix("pair_seed"))
+        works = sorted(work_root.glob(f"ar{ar}_seed{seed}_*"))
+        if works:
+            ours, official = collect_pair(works[-1], pair.parent, ar, seed)
+            print(f"ar{ar} seed {seed}: reread {works[-1]}: {len(ours)} + {len(official)} episodes")
+
+
 def run_pair(args: argparse.Namespace, action_repeat: int, seed: int) -> None:
     out = args.out / f"ar{action_repeat}"
     if (out / f"pair_seed{seed}.json").exists():
@@ -279,15 +313,13 @@ def run_pair(args: argparse.Namespace, action_repeat: int, seed: int) -> None:
     for side, code in codes.items():
         if code is not None:  # ended before the budget: a failure, not a result
             print(f"{side} ended early with exit code {code}; see {work}/{side}.log", flush=True)
-    ours_rows = our_episodes(work / "ours")
-    official_rows = official_episodes(work / "official", action_repeat)
-    _write_csv(out / f"ours_seed{seed}.csv", ours_rows)
-    _write_csv(out / f"official_seed{seed}.csv", official_rows)
+    ours_rows, official_rows = collect_pair(work, out, action_repeat, seed)
     pair = {
         "action_repeat": action_repeat,
         "seed": seed,
         "minutes": args.minutes,
         "cores": {"ours": args.cores[0], "official": args.cores[1]},
+        "work": str(work),
         "exit_codes_before_budget": codes,
         "matched": {k: v for k, (v, _, _) in MATCHED.items()},
         "ours_command": ours_cmd[1:],
@@ -392,9 +424,15 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--cores", type=int, nargs=2, default=[0, 1], help="ours, official")
     run.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     run.add_argument("--work", type=Path, default=Path("/tmp/reference_learning"))
-    for p in (run, sub.add_parser("report", help="figure and table from --out")):
+    report = sub.add_parser("report", help="figure and table from --out")
+    report.add_argument(
+        "--reread", type=Path, metavar="WORK", help="first reread the run directories in WORK"
+    )
+    for p in (run, report):
         p.add_argument("--out", type=Path, default=ROOT / "docs/results/reference_learning")
     args = parser.parse_args(argv)
+    if args.command == "report" and args.reread is not None:
+        recollect(args.out, args.reread)
     if args.command == "run":
         for action_repeat in args.action_repeat:
             for seed in args.seeds:

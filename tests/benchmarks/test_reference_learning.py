@@ -30,22 +30,25 @@ def test_every_matched_setting_reaches_both_commands():
     assert official[official.index("--report_length") + 1] == "16"
 
 
-def test_official_episodes_steps_and_update_schedule(tmp_path):
+def test_official_episodes_steps_and_updates(tmp_path):
     lines = [
         # the official logger's step is policy steps x repeat (env steps)
         {"step": 800, "episode/score": 12.5, "episode/length": 126},
-        {"step": 1600, "train/loss/image": 3.0},  # not an episode
         {"step": 2048, "episode/score": 30.0, "episode/length": 126},
+        {"step": 2400, "train/opt/updates": 20.0},  # the optimiser's logged count
+        {"step": 3200, "train/opt/updates": 60.0},
+        {"step": 3000, "episode/score": 55.0, "episode/length": 126},
         {"step": 4000, "episode/score": 80.0, "episode/length": 126},
     ]
     (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     rows = reference_learning.official_episodes(tmp_path, action_repeat=8)
-    assert [r["env_steps"] for r in rows] == [800, 2048, 4000]
-    assert [r["agent_steps"] for r in rows] == [100, 256, 500]
-    # 16 x 16 = 256 replayed steps per update, ratio 128: none before 256 policy steps,
-    # one at 256, then 0.5 per policy step: 1 + floor(244 * 0.5) = 123 at step 500.
-    assert [r["updates"] for r in rows] == [0, 1, 123]
-    assert [r["return"] for r in rows] == [12.5, 30.0, 80.0]
+    assert [r["env_steps"] for r in rows] == [800, 2048, 3000, 4000]
+    assert [r["agent_steps"] for r in rows] == [100, 256, 375, 500]
+    # before the first log, the schedule (16 x 16 = 256 replayed steps per update, ratio
+    # 128): none before 256 policy steps, one at 256; between logs, interpolated:
+    # 20 + 40 * 600 / 800 = 50; after the last log, the last count
+    assert [r["updates"] for r in rows] == [0, 1, 50, 60]
+    assert [r["return"] for r in rows] == [12.5, 30.0, 55.0, 80.0]
 
 
 def test_return_near_and_table(tmp_path):
