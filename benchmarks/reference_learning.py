@@ -437,6 +437,8 @@ def main(argv: list[str] | None = None) -> None:
         for action_repeat in args.action_repeat:
             for seed in args.seeds:
                 run_pair(args, action_repeat, seed)
+    if not any(args.out.glob("ar*/pair_seed*.json")):
+        sys.exit(f"{args.out}: no ar<R>/pair_seed<S>.json; make them with `run` first")
     # random-policy returns (10 episodes): benchmarks/random_policy_return.py, docs/recipe.rst
     table = summarize(args.out, {2: "61.1 +- 39.8", 8: "123.6 +- 71.4"})
     (args.out / "table.md").write_text(table + "\n")
