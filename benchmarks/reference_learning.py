@@ -342,20 +342,26 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def return_near(rows: list[dict[str, float]], env_steps: float, window: int = 5) -> float:
-    """Mean return of the last ``window`` episodes that ended at or before ``env_steps``."""
-    done = [r["return"] for r in rows if r["env_steps"] <= env_steps]
-    return _mean(done[-window:])
+def mean_return_between(rows: list[dict[str, float]], low: float, high: float) -> float:
+    """Mean return of the episodes that ended in ``(low, high]`` environment steps."""
+    return _mean([r["return"] for r in rows if low < r["env_steps"] <= high])
+
+
+def _pair_dirs(out: Path) -> list[Path]:
+    """The ``ar<R>`` folders of ``out`` that hold at least one finished pair."""
+    dirs = [d for d in out.glob("ar*") if any(d.glob("pair_seed*.json"))]
+    return sorted(dirs, key=lambda d: int(d.name[2:]))
 
 
 def summarize(out: Path, random_returns: dict[int, str]) -> str:
     """The markdown table of every pair under ``out`` (one row per side and seed)."""
     lines = [
         "| action repeat | side | seed | env steps | updates | episodes | first 5 episodes "
-        "| last 5 episodes | at the official's last env step | best episode | random policy |",
+        "| last 5 episodes | episodes in the 2nd half of the official's env steps "
+        "| best episode | random policy |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for ar_dir in sorted(out.glob("ar*"), key=lambda p: int(p.name[2:])):
+    for ar_dir in _pair_dirs(out):
         ar = int(ar_dir.name[2:])
         for pair in sorted(ar_dir.glob("pair_seed*.json")):
             seed = int(pair.stem.removeprefix("pair_seed"))
@@ -370,7 +376,8 @@ def summarize(out: Path, random_returns: dict[int, str]) -> str:
                     f"| {ar} | {side} | {seed} | {int(rows[-1]['env_steps']):,} "
                     f"| {int(rows[-1]['updates']):,} | {len(rows)} | {_mean(returns[:5]):.1f} "
                     f"| {_mean(returns[-5:]):.1f} "
-                    f"| {return_near(rows, official_end):.1f} | {max(returns):.1f} "
+                    f"| {mean_return_between(rows, official_end / 2, official_end):.1f} "
+                    f"| {max(returns):.1f} "
                     f"| {random_returns.get(ar, '')} |"
                 )
     return "\n".join(lines)
@@ -387,7 +394,7 @@ def draw(out: Path, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ar_dirs = sorted(out.glob("ar*"), key=lambda p: int(p.name[2:]))
+    ar_dirs = _pair_dirs(out)
     fig, axes = plt.subplots(len(ar_dirs), 2, figsize=(10, 3.4 * len(ar_dirs)), squeeze=False)
     colors = {"official": "tab:blue", "ours": "tab:orange"}
     for row, ar_dir in zip(axes, ar_dirs):

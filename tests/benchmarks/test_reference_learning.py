@@ -55,8 +55,8 @@ def test_return_near_and_table(tmp_path):
     rows = [
         {"env_steps": 1000.0 * i, "return": float(i), "updates": 10.0 * i} for i in range(1, 11)
     ]
-    # episodes ending at or before 6,500 steps: 1..6; the last five: 2..6 -> 4.0
-    assert reference_learning.return_near(rows, 6500) == pytest.approx(4.0)
+    # episodes ending in (3,000, 6,000]: 4, 5, 6 -> 5.0
+    assert reference_learning.mean_return_between(rows, 3000, 6000) == pytest.approx(5.0)
     ar = tmp_path / "ar8"
     ar.mkdir()
     full = [{**r, "agent_steps": r["env_steps"] / 8, "length": 125} for r in rows]
@@ -65,10 +65,10 @@ def test_return_near_and_table(tmp_path):
     (ar / "pair_seed0.json").write_text(json.dumps({"minutes": 1}))
     table = reference_learning.summarize(tmp_path, {8: "123.6 +- 71.4"})
     ours_line = next(line for line in table.splitlines() if "| ours |" in line)
-    # ours: 10 episodes, first five 1..5 -> 3.0, last five 6..10 -> 8.0, at the official's
-    # last step (6,000): 2..6 -> 4.0, best 10
+    # ours: 10 episodes, first five 1..5 -> 3.0, last five 6..10 -> 8.0, in the second half
+    # of the official's env steps (3,000, 6,000]: 4..6 -> 5.0, best 10
     assert (
-        ours_line == "| 8 | ours | 0 | 10,000 | 100 | 10 | 3.0 | 8.0 | 4.0 | 10.0 | 123.6 +- 71.4 |"
+        ours_line == "| 8 | ours | 0 | 10,000 | 100 | 10 | 3.0 | 8.0 | 5.0 | 10.0 | 123.6 +- 71.4 |"
     )
     reference_learning.draw(tmp_path, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").stat().st_size > 0
