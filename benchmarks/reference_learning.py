@@ -353,14 +353,24 @@ def _pair_dirs(out: Path) -> list[Path]:
     return sorted(dirs, key=lambda d: int(d.name[2:]))
 
 
-def summarize(out: Path, random_returns: dict[int, str]) -> str:
-    """The markdown table of every pair under ``out`` (one row per side and seed)."""
-    lines = [
-        "| action repeat | side | seed | env steps | updates | episodes | first 5 episodes "
-        "| last 5 episodes | episodes in the 2nd half of the official's env steps "
-        "| best episode | random policy |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+HEADER = (
+    "action repeat",
+    "side",
+    "seed",
+    "env steps",
+    "updates",
+    "episodes",
+    "first 5 episodes",
+    "last 5 episodes",
+    "episodes in the 2nd half of the official's env steps",
+    "best episode",
+    "random policy",
+)
+
+
+def table_rows(out: Path, random_returns: dict[int, str]) -> list[tuple[str, ...]]:
+    """One row (:data:`HEADER`) per side and seed of every pair under ``out``."""
+    table = []
     for ar_dir in _pair_dirs(out):
         ar = int(ar_dir.name[2:])
         for pair in sorted(ar_dir.glob("pair_seed*.json")):
@@ -368,18 +378,42 @@ def summarize(out: Path, random_returns: dict[int, str]) -> str:
             sides = {s: _read_csv(ar_dir / f"{s}_seed{seed}.csv") for s in ("official", "ours")}
             official_end = sides["official"][-1]["env_steps"] if sides["official"] else 0
             for side, rows in sides.items():
-                if not rows:
-                    lines.append(f"| {ar} | {side} | {seed} | 0 | 0 | 0 | | | | | |")
-                    continue
                 returns = [r["return"] for r in rows]
-                lines.append(
-                    f"| {ar} | {side} | {seed} | {int(rows[-1]['env_steps']):,} "
-                    f"| {int(rows[-1]['updates']):,} | {len(rows)} | {_mean(returns[:5]):.1f} "
-                    f"| {_mean(returns[-5:]):.1f} "
-                    f"| {mean_return_between(rows, official_end / 2, official_end):.1f} "
-                    f"| {max(returns):.1f} "
-                    f"| {random_returns.get(ar, '')} |"
+                last = rows[-1] if rows else {"env_steps": 0, "updates": 0}
+                table.append(
+                    (
+                        str(ar),
+                        side,
+                        str(seed),
+                        f"{int(last['env_steps']):,}",
+                        f"{int(last['updates']):,}",
+                        str(len(rows)),
+                        f"{_mean(returns[:5]):.1f}",
+                        f"{_mean(returns[-5:]):.1f}",
+                        f"{mean_return_between(rows, official_end / 2, official_end):.1f}",
+                        f"{max(returns):.1f}" if returns else "nan",
+                        random_returns.get(ar, ""),
+                    )
                 )
+    return table
+
+
+def summarize(out: Path, random_returns: dict[int, str]) -> str:
+    """The markdown table of every pair under ``out`` (one row per side and seed)."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(out, random_returns)]
+    return "\n".join(lines)
+
+
+def summarize_rst(out: Path, random_returns: dict[int, str]) -> str:
+    """The same table as an reStructuredText ``csv-table`` (for the docs)."""
+    quoted = [", ".join(f'"{cell}"' for cell in row) for row in table_rows(out, random_returns)]
+    lines = [
+        ".. csv-table::",
+        "   :header: " + ", ".join(f'"{h}"' for h in HEADER),
+        "",
+        *(f"   {line}" for line in quoted),
+    ]
     return "\n".join(lines)
 
 
@@ -447,8 +481,10 @@ def main(argv: list[str] | None = None) -> None:
     if not any(args.out.glob("ar*/pair_seed*.json")):
         sys.exit(f"{args.out}: no ar<R>/pair_seed<S>.json; make them with `run` first")
     # random-policy returns (10 episodes): benchmarks/random_policy_return.py, docs/recipe.rst
-    table = summarize(args.out, {2: "61.1 +- 39.8", 8: "123.6 +- 71.4"})
+    random_returns = {2: "61.1 +- 39.8", 8: "123.6 +- 71.4"}
+    table = summarize(args.out, random_returns)
     (args.out / "table.md").write_text(table + "\n")
+    (args.out / "table.rst").write_text(summarize_rst(args.out, random_returns) + "\n")
     print(table)
     draw(args.out, args.out / "reference_learning.png")
 
