@@ -46,6 +46,8 @@ import sys
 import time
 from pathlib import Path
 
+from torchrl_psp.utils.machine import cpu_model
+
 MODES = ("torchrl", "eager", "compiled")
 DEFAULT_VARIANTS = ("dreamer", "psp", "psp_noseg", "sd_gt", "sd_approx")
 #: kernel name -> kind, for --profile (first match wins)
@@ -411,7 +413,7 @@ def main(argv: list[str] | None = None) -> dict:
     profile_modes = set(MODES if args.profile == [] else args.profile or ())
     info = {
         "torch": torch.__version__,
-        "cpu": _cpu_name(),
+        "cpu": cpu_model(),
         "command": " ".join(["python", "benchmarks/learner_speed.py", *(argv or sys.argv[1:])]),
     }
     peaks = {t: _child({"peak": True, "threads": t}, args.taskset) for t in args.threads}
@@ -465,18 +467,6 @@ def main(argv: list[str] | None = None) -> dict:
                         )
     _print_profiles(rows)
     return {"info": info, "rows": rows}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 def _same(row: dict, other: dict, **fields) -> bool:

@@ -31,12 +31,13 @@ import csv
 import json
 import math
 import os
-import platform
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from torchrl_psp.utils.machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = Path(
@@ -324,7 +325,7 @@ def run_pair(args: argparse.Namespace, action_repeat: int, seed: int) -> None:
         "matched": {k: v for k, (v, _, _) in MATCHED.items()},
         "ours_command": ours_cmd[1:],
         "official_command": official_cmd[1:],
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started)),
     }
     (out / f"pair_seed{seed}.json").write_text(json.dumps(pair, indent=1) + "\n")

@@ -30,6 +30,7 @@ from torchrl_psp.study.runs import (
     run_dir_for,
 )
 from torchrl_psp.training.config import may_change_on_resume, override_key
+from torchrl_psp.utils.machine import cpu_model
 
 __all__ = [
     "INVOCATIONS_COLUMNS",
@@ -223,19 +224,6 @@ def plan_runs(
     return specs
 
 
-def _cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``; else :func:`platform.processor`)."""
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _record_invocation(
     run_dir: Path, started: float, code: int, processes: int, env: dict[str, str]
 ) -> None:
@@ -258,7 +246,7 @@ def _record_invocation(
                 processes,
                 env.get("OMP_NUM_THREADS", ""),
                 os.cpu_count() or "",
-                _cpu_model(),
+                cpu_model(),
             ]
         )
 
