@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from torchrl_psp.study.runs import RunRecord, read_curve
-from torchrl_psp.study.scores import Cell, ordered_rows, row_labels, variant_key
+from torchrl_psp.study.scores import (
+    Cell,
+    ordered_rows,
+    row_labels,
+    rst_list_table,
+    variant_key,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -100,19 +106,12 @@ class RegionErrorTable:
 
     def to_rst(self) -> str:
         """The same as a reStructuredText ``list-table`` (its caption as the title)."""
-        out = [
-            f".. list-table:: {self.caption()}",
-            "   :header-rows: 1",
-            "",
-            "   * - task",
-            "     - variant",
-            f"     - agent (x {SCALE:g})",
-            f"     - background (x {SCALE:g})",
+        header = ["task", "variant", f"agent (x {SCALE:g})", f"background (x {SCALE:g})"]
+        body = [
+            [row, variant, *(self._text(row, variant, region) for region in REGIONS)]
+            for row, variant in self.lines()
         ]
-        for row, variant in self.lines():
-            out += [f"   * - {row}", f"     - {variant}"]
-            out += [f"     - {self._text(row, variant, region)}" for region in REGIONS]
-        return "\n".join(out) + "\n"
+        return rst_list_table(self.caption(), header, body)
 
     def to_csv(self) -> str:
         """One line per (row, variant): ``<region>_mean, _std, _n`` (unscaled MSE)."""

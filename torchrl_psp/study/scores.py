@@ -211,19 +211,14 @@ class ScoreTable:
 
     def to_rst(self) -> str:
         """A reStructuredText ``list-table`` (the caption as its title; best means bold)."""
-        out = [
-            f".. list-table:: {self.caption()}",
-            "   :header-rows: 1",
-            "",
-            "   * - task",
-            *[f"     - {variant}" for variant in self.variants],
-        ]
+        body = []
         for row in self.rows:
-            out.append(f"   * - {row}")
+            cells = [row]
             for variant in self.variants:
                 text, bold = self._cell_text(row, variant, " ± ")
-                out.append(f"     - **{text}**" if bold else f"     - {text or '–'}")
-        return "\n".join(out) + "\n"
+                cells.append(f"**{text}**" if bold else (text or "–"))
+            body.append(cells)
+        return rst_list_table(self.caption(), ["task", *self.variants], body)
 
     def to_latex(self) -> str:
         """A ``table`` with ``\\caption`` and a ``booktabs`` ``tabular``."""
@@ -300,6 +295,25 @@ class ScoreTable:
                 ]
             )
         return out.getvalue()
+
+
+def rst_list_table(caption: str, header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A reStructuredText ``list-table`` titled ``caption``, one header row, then ``rows``.
+
+    Examples:
+        >>> print(rst_list_table("T", ["a", "b"], [["1", "2"]]), end="")
+        .. list-table:: T
+           :header-rows: 1
+        <BLANKLINE>
+           * - a
+             - b
+           * - 1
+             - 2
+    """
+    out = [f".. list-table:: {caption}", "   :header-rows: 1", ""]
+    for cells in [header, *rows]:
+        out += [f"   * - {cells[0]}", *(f"     - {cell}" for cell in cells[1:])]
+    return "\n".join(out) + "\n"
 
 
 def score_table(
