@@ -21,12 +21,16 @@ A study of ``torchrl_psp/study/studies.py`` is one command::
     python recipes/compare.py --study cpu [--groups reafferent video] [--variants ...] \\
         [--seeds ...] [--processes N] [--dry-run | --summarize-only] [-- OVERRIDES ...]
 
+    python recipes/compare.py --study cpu --variants drqv2 dreamerpro   # the papers' baselines
+
 Its runs work in ``--root`` (default ``studies/<study>``: replay, checkpoints); each
 finished run's small results (evaluation curves, episodes, config, wall-clock, last
 figures) are copied to ``--results`` (default ``docs/results``) as
 ``<study>/<group>/<variant>/seed<k>/``, and a run whose results are there is not run
 again. The summary (scores, curves, agent / background errors, wall-clock, the results
-page's ``summary.inc``) is built from those copies, in ``<results>/<study>/``.
+page's ``summary.inc``) is built from those copies, in ``<results>/<study>/``; runs
+that log no reconstruction error (``drqv2``, ``dreamerpro``: no decoder) are in the
+scores and curves, and left out of the agent / background error table.
 """
 
 from __future__ import annotations

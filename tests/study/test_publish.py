@@ -8,6 +8,7 @@ import csv
 import importlib.util
 import io
 import math
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -201,9 +202,10 @@ def test_a_finished_run_is_published_without_running_again(tmp_path):
     recipe = write(tmp_path / "fake_recipe.py", FAKE_RECIPE)
     study = STUDIES["cpu"]
     work, results = tmp_path / "work", tmp_path / "results"
-    plan = plan_study(study, work, results, groups=["none"], seeds=[0], recipe=recipe)
+    select = dict(groups=["none"], variants=["dreamer", "psp"], seeds=[0], recipe=recipe)
+    plan = plan_study(study, work, results, **select)
     finished_run(plan[0].spec.run_dir, "dreamer", 0, "none")  # ran, not yet published
-    plan = plan_study(study, work, results, groups=["none"], seeds=[0], recipe=recipe)
+    plan = plan_study(study, work, results, **select)
     assert [p.status for p in plan] == ["done", "new"]
     codes = run_study(plan, echo=lambda line: None, poll_interval=0.05)
     assert codes == {"none/cartpole-swingup/psp/seed0": 0}  # only the new one ran
@@ -247,6 +249,101 @@ def test_region_error_table_and_an_empty_study(tmp_path):
     summary = write_study_summary(STUDIES["cpu"], tmp_path)
     assert len(summary.runs) == 3 and "| cartpole-swingup | **200.0 ± 0.0** |" in summary.markdown
     assert np.isclose(float(rows[0]["agent_mean"]), 0.002)
+
+
+def assert_valid_rst(text: str) -> None:
+    """``text`` parses as reStructuredText without a warning (as ``sphinx -W`` needs)."""
+    docutils_core = pytest.importorskip("docutils.core")
+    docutils_core.publish_doctree(text, settings_overrides={"halt_level": 2, "report_level": 5})
+
+
+def publish_fabricated(results: Path, work: Path, finals: dict[tuple[str, str], float]) -> None:
+    """Two published seeds per (group, variant), final return ``final + 10 * seed``; what
+    the recipe writes for ``drqv2`` and ``dreamerpro`` (no decoder): no reconstruction
+    error, no reconstruction panel."""
+    header = ",".join(INVOCATIONS_COLUMNS) + "\n"
+    for (group, variant), final in finals.items():
+        for seed in (0, 1):
+            run_dir = finished_run(work / group / variant / f"seed{seed}", variant, seed, group)
+            write(run_dir / "logs/scalars/eval/return.csv", f"0,10\n8000,{final + 10 * seed}\n")
+            write(run_dir / "invocations.csv", header + "0,600,600.0,0,1,1,2,Some CPU\n")
+            if variant in ("drqv2", "dreamerpro"):
+                for pattern in ("logs/scalars/eval/recon_error_*", "figures/reconstruction_*"):
+                    for path in run_dir.glob(pattern):
+                        path.unlink()
+            publish_run(run_dir, results / "cpu" / group / variant / f"seed{seed}")
+
+
+def test_the_baselines_are_scored_and_left_out_of_the_error_table(tmp_path):
+    # drqv2 and dreamerpro where the study runs them, beside dreamer (with errors)
+    results = tmp_path / "results"
+    finals = {
+        ("reafferent", "dreamer"): 100,
+        ("reafferent", "drqv2"): 150,
+        ("reafferent", "dreamerpro"): 120,
+        ("none", "drqv2"): 300,
+        ("video", "dreamerpro"): 80,
+    }
+    publish_fabricated(results, tmp_path / "work", finals)
+    summary = write_study_summary(STUDIES["cpu"], results)
+    folder = results / "cpu"
+    assert len(summary.runs) == 10
+    # the score table keeps them: the last columns, in the study's order
+    assert (folder / "scores.md").read_text().splitlines()[:5] == [
+        "| task | dreamer | drqv2 | dreamerpro |",
+        "|---|---:|---:|---:|",
+        "| cartpole-swingup [reafferent] | 105.0 ± 7.1 | **155.0 ± 7.1** | 125.0 ± 7.1 |",
+        "| cartpole-swingup [none] | – | **305.0 ± 7.1** | – |",
+        "| cartpole-swingup [video] | – | – | **85.0 ± 7.1** |",
+    ]
+    scores = list(csv.DictReader(io.StringIO((folder / "scores.csv").read_text())))
+    assert [(row["task"], row["drqv2_n"], row["dreamerpro_mean"]) for row in scores] == [
+        ("cartpole-swingup [reafferent]", "2", "125"),
+        ("cartpole-swingup [none]", "2", ""),
+        ("cartpole-swingup [video]", "", "85"),
+    ]
+    # the error table leaves them out, says so, and keeps the score table's row
+    # ("[reafferent]", although only that distractor logged errors)
+    regions = (folder / "region_errors.md").read_text().splitlines()
+    assert regions[2:] == [
+        "| cartpole-swingup [reafferent] | dreamer | 4.00 ± 0.00 | 30.00 ± 0.00 | 2 |",
+        "",
+        "Table: World-model reconstruction MSE x 1000 (images on [0, 1]) inside the "
+        "ground-truth task mask (agent) and outside it (background), first episode of the "
+        "last evaluation of each seed; mean ± std across seeds (2 seeds per line). Left "
+        "out, no error logged (no decoder, or no ground-truth mask): drqv2, dreamerpro.",
+    ]
+    errors = list(csv.DictReader(io.StringIO((folder / "region_errors.csv").read_text())))
+    assert [(row["task"], row["variant"]) for row in errors] == [
+        ("cartpole-swingup [reafferent]", "dreamer")
+    ]
+    assert (folder / "region_errors.png").is_file()
+    # every run has its wall-clock line; only dreamer has a reconstruction panel
+    wall_clock = list(csv.DictReader(io.StringIO((folder / "wall_clock.csv").read_text())))
+    assert sorted({row["variant"] for row in wall_clock}) == ["dreamer", "dreamerpro", "drqv2"]
+    assert len(wall_clock) == 10 and {row["wall_clock_min"] for row in wall_clock} == {"10.0"}
+    fragment = (folder / "summary.inc").read_text()
+    assert fragment.count(".. figure::") == 1
+    assert ".. figure:: /results/cpu/reafferent/dreamer/seed0/figures/" in fragment
+    assert_valid_rst(fragment)
+
+    # only the baselines published: no error at all; the fragment says so in a sentence
+    # (docutils refuses a list-table without a body row) and draws no error figure
+    for seed in (0, 1):
+        shutil.rmtree(folder / "reafferent" / "dreamer" / f"seed{seed}")
+    summary = write_study_summary(STUDIES["cpu"], results)
+    assert len(summary.runs) == 8
+    assert (folder / "scores.md").read_text().startswith("| task | drqv2 | dreamerpro |")
+    assert (folder / "region_errors.md").read_text() == (
+        "No reconstruction error logged by drqv2, dreamerpro (no decoder, or no ground-truth "
+        "mask).\n"
+    )
+    assert (folder / "region_errors.csv").read_text().count("\n") == 1  # the header
+    assert not (folder / "region_errors.png").exists()
+    fragment = (folder / "summary.inc").read_text()
+    assert "No reconstruction error logged by drqv2, dreamerpro" in fragment
+    assert "region_errors.png" not in fragment and ".. figure::" not in fragment
+    assert_valid_rst(fragment)
 
 
 def test_compare_needs_a_root_or_a_study(capsys):

@@ -19,31 +19,67 @@ from torchrl_psp.study.study_runner import plan_study
 CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "config"
 
 
-def test_the_cpu_study_is_issue_14s_design():
+ISSUE_14 = {
+    "reafferent": ("dreamer", "psp", "psp_noseg", "psp_noadv", "sd_gt"),
+    "none": ("dreamer", "psp"),
+    "video": ("dreamer", "psp", "sd_gt"),
+}
+
+
+def test_the_cpu_study_is_issue_14s_design_with_the_papers_baselines():
     study = study_spec("cpu")
     assert (study.task, study.preset, study.seeds) == ("cartpole-swingup", "cpu_study", (0, 1, 2))
+    # issue 16: DrQ-v2 where PSP Table 1 has it (reafferent, unaltered), DreamerPro on the
+    # reafferent task (PSP Table 1) and on video (SD); after issue 14's variants
     assert {g.name: (g.distractor, g.variants) for g in study.groups} == {
-        "reafferent": ("reafferent", ("dreamer", "psp", "psp_noseg", "psp_noadv", "sd_gt")),
-        "none": ("none", ("dreamer", "psp")),
-        "video": ("video", ("dreamer", "psp", "sd_gt")),
+        "reafferent": ("reafferent", (*ISSUE_14["reafferent"], "drqv2", "dreamerpro")),
+        "none": ("none", (*ISSUE_14["none"], "drqv2")),
+        "video": ("video", (*ISSUE_14["video"], "dreamerpro")),
     }
-    assert study.variants == ("dreamer", "psp", "psp_noseg", "psp_noadv", "sd_gt")
+    assert study.variants == (
+        "dreamer",
+        "psp",
+        "psp_noseg",
+        "psp_noadv",
+        "sd_gt",
+        "drqv2",
+        "dreamerpro",
+    )
     assert study.rows == (
         "cartpole-swingup [reafferent]",
         "cartpole-swingup [none]",
         "cartpole-swingup [video]",
     )
     runs = study.runs()
-    assert len(runs) == 30 and len({run.name for run in runs}) == 30
+    assert len(runs) == 42 and len({run.name for run in runs}) == 42
     assert [run.name for run in runs[:4]] == [
         "reafferent/dreamer/seed0",
         "reafferent/dreamer/seed1",
         "reafferent/dreamer/seed2",
         "reafferent/psp/seed0",
     ]
-    assert runs[-1].name == "video/sd_gt/seed2"
+    assert runs[-1].name == "video/dreamerpro/seed2"
     assert runs[-1].overrides == ("preset=cpu_study", "env.segmentation=gt", "env.distractor=video")
-    assert runs[-1].results_dir("docs/results") == Path("docs/results/cpu/video/sd_gt/seed2")
+    assert runs[-1].results_dir("docs/results") == Path("docs/results/cpu/video/dreamerpro/seed2")
+    # the runs of issue 14 (started before the baselines were added) keep their order and
+    # settings: an unfinished one is resumed, not conflicting
+    old = [run for run in runs if run.variant in ISSUE_14[run.group]]
+    assert [run.name for run in old] == [
+        f"{group}/{variant}/seed{seed}"
+        for group, variants in ISSUE_14.items()
+        for variant in variants
+        for seed in (0, 1, 2)
+    ]
+    assert {run.overrides for run in old if run.group == "reafferent"} == {
+        ("preset=cpu_study", "env.segmentation=gt", "env.distractor=reafferent")
+    }
+    baselines = study.runs(variants=["drqv2", "dreamerpro"], seeds=[0])
+    assert [run.name for run in baselines] == [
+        "reafferent/drqv2/seed0",
+        "reafferent/dreamerpro/seed0",
+        "none/drqv2/seed0",
+        "video/dreamerpro/seed0",
+    ]
 
 
 def test_selecting_groups_variants_seeds_and_extra_overrides():
@@ -95,18 +131,29 @@ def _composed(overrides: list[str]):
 
 
 def test_every_run_of_the_cpu_study_is_a_valid_configuration(tmp_path):
-    from torchrl_psp.training import validate_config
+    from torchrl_psp.baselines import drqv2_run_config
+    from torchrl_psp.baselines.drqv2_trainer import validate_drqv2_config
+    from torchrl_psp.training import updates_due, validate_config
 
     plan = plan_study(
         STUDIES["cpu"], tmp_path / "work", tmp_path / "results", recipe="r.py", python="python"
     )
-    assert len(plan) == 30 and {p.status for p in plan} == {"new"}
+    assert len(plan) == 42 and {p.status for p in plan} == {"new"}
     for planned in plan:
         overrides = [o for o in planned.spec.command[2:] if not o.startswith("hydra.")]
         cfg = _composed(overrides)
-        validate_config(cfg)  # raises, listing every problem
+        if planned.run.variant == "drqv2":  # as the recipe does: DrQ-v2's replay and rate
+            drqv2 = drqv2_run_config(cfg)
+            validate_drqv2_config(drqv2)  # raises, listing every problem
+        else:
+            validate_config(cfg)  # raises, listing every problem
         assert cfg.variant == planned.run.variant and cfg.seed == planned.run.seed
         assert cfg.env.distractor == STUDIES["cpu"].group(planned.run.group).distractor
+    # DrQ-v2 at the cpu preset's batch 64 (docs/baselines.rst, "Measured"): one update per
+    # 2 agent steps after 4,000 seed frames, i.e. 500 agent steps at action repeat 8
+    replay, prefill = drqv2.replay, drqv2.collector.prefill_steps
+    assert (replay.batch_size, replay.sequence_length, prefill) == (64, 5, 500)
+    assert updates_due(112000 // 8, replay, prefill) == 6750
     # the preset holds the settings of the CPU run that learned (docs/recipe.rst, "Measured")
     assert cfg.preset_name == "cpu_study"
     assert (cfg.env.domain, cfg.env.task, cfg.env.frame_skip, cfg.env.segmentation) == (

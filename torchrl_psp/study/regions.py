@@ -6,7 +6,10 @@ inside the ground-truth task mask (``eval/recon_error_agent``) and outside it
 (:func:`~torchrl_psp.training.evaluation.region_reconstruction_errors`).
 :func:`region_error_table` gives their final values, mean ± std across seeds, one line per
 (row, variant) with the rows of :func:`~torchrl_psp.study.scores.score_table`;
-:func:`region_error_curves` draws both against environment steps.
+:func:`region_error_curves` draws both against environment steps. A run that logged no
+error is left out of both: a variant without a decoder (``drqv2``, ``dreamerpro``) or a
+run without the ground-truth mask (``env.segmentation`` other than ``gt``); the table's
+caption names the variants left out.
 """
 
 from __future__ import annotations
@@ -57,12 +60,14 @@ def read_region_errors(run: RunRecord) -> dict[str, tuple[np.ndarray, np.ndarray
 class RegionErrorTable:
     """Final agent and background errors per (row, variant): ``cells[(row, variant,
     region)]`` is a :class:`~torchrl_psp.study.scores.Cell` of the seeds' last logged
-    errors (``finals``) and their steps."""
+    errors (``finals``) and their steps. ``left_out``: the variants of the runs given of
+    which no run logged an error (not in ``variants``), in column order."""
 
     rows: list[str]
     variants: list[str]
     cells: dict[tuple[str, str, str], Cell]
     runs: list[RunRecord] = field(default_factory=list, repr=False)
+    left_out: list[str] = field(default_factory=list)
 
     def lines(self) -> list[tuple[str, str]]:
         """The (row, variant) pairs with an error, rows then variants in table order."""
@@ -81,9 +86,13 @@ class RegionErrorTable:
         return f"{mean:.2f}" if cell.n == 1 else f"{mean:.2f} ± {cell.std * SCALE:.2f}"
 
     def caption(self) -> str:
-        """What the numbers are."""
+        """What the numbers are, and which variants are left out."""
+        why = "(no decoder, or no ground-truth mask)"
+        variants = ", ".join(self.left_out)
         if not self.cells:
-            return "No reconstruction error logged."
+            by = f" by {variants} {why}" if self.left_out else ""
+            return f"No reconstruction error logged{by}."
+        absent = f" Left out, no error logged {why}: {variants}." if self.left_out else ""
         counts = sorted({c.n for c in self.cells.values()})
         seeds = "-".join(str(n) for n in dict.fromkeys([counts[0], counts[-1]]))
         seeds += " seed" if counts[-1] == 1 else " seeds"
@@ -91,10 +100,14 @@ class RegionErrorTable:
             f"World-model reconstruction MSE x {SCALE:g} (images on [0, 1]) inside the "
             "ground-truth task mask (agent) and outside it (background), first episode of "
             f"the last evaluation of each seed; mean ± std across seeds ({seeds} per line)."
+            + absent
         )
 
     def to_markdown(self) -> str:
-        """One line per (row, variant): agent error, background error, seeds; the caption."""
+        """One line per (row, variant): agent error, background error, seeds; the caption
+        (alone when no run logged an error)."""
+        if not self.lines():
+            return self.caption() + "\n"
         lines = ["| task | variant | agent | background | seeds |", "|---|---|---:|---:|---:|"]
         for row, variant in self.lines():
             n = max(
@@ -136,11 +149,14 @@ class RegionErrorTable:
 def _curves(
     runs: Sequence[RunRecord],
 ) -> tuple[dict[int, str], dict[int, dict[str, tuple[np.ndarray, np.ndarray]]]]:
-    """The row label and the region curves of every run that logged an error."""
+    """The row label and the region curves of every run that logged an error. The labels
+    are those of the score table, which has every run with an evaluation: a task gets its
+    ``[<distractor>]`` where it was run with several, even when only one logged errors."""
     errors = {id(run): read_region_errors(run) for run in runs}
     kept = [run for run in runs if any(s.size for s, _ in errors[id(run)].values())]
-    labels = row_labels(kept)
-    return labels, {id(run): errors[id(run)] for run in kept}
+    labelled = {id(run): run for run in [*kept, *(r for r in runs if r.steps.size)]}
+    labels = row_labels(list(labelled.values()))
+    return {id(run): labels[id(run)] for run in kept}, {id(run): errors[id(run)] for run in kept}
 
 
 def region_error_table(
@@ -153,7 +169,8 @@ def region_error_table(
     seed, mean ± std (sample std) across seeds per (row, variant). Rows are those of
     :func:`~torchrl_psp.study.scores.score_table` (a task, with ``[<distractor>]`` where it
     was run with several); ``variants`` and ``tasks`` order them. Runs that logged no
-    error (``env.segmentation`` other than ``gt``) are left out.
+    error (a variant without a decoder, ``env.segmentation`` other than ``gt``) are left
+    out; the variants none of whose runs logged one are :attr:`RegionErrorTable.left_out`.
 
     Examples:
         >>> import tempfile
@@ -167,9 +184,13 @@ def region_error_table(
         ...         _ = (scalars / "recon_error_background.csv").write_text(f"100,{background}\\n")
         ...         runs.append(RunRecord(scalars.parents[2], "cartpole", "swingup", "psp",
         ...                               seed, np.zeros(0), np.zeros(0), True))
-        ...     table = region_error_table(runs)
+        ...     drqv2 = RunRecord(Path(folder), "cartpole", "swingup", "drqv2", 0,
+        ...                       np.array([100.0]), np.array([50.0]), True)  # no decoder
+        ...     table = region_error_table([*runs, drqv2])
         >>> print(table.to_markdown().splitlines()[2])
         | cartpole-swingup | psp | 3.00 ± 1.41 | 20.00 ± 14.14 | 2 |
+        >>> table.variants, table.left_out
+        (['psp'], ['drqv2'])
     """
     labels, errors = _curves(runs)
     cells: dict[tuple[str, str, str], Cell] = {}
@@ -182,11 +203,13 @@ def region_error_table(
                 cell.finals.append(float(values[-1]))
                 cell.final_steps.append(float(steps[-1]))
     order = list(variants or [])
+    shown = {r.variant for r in kept}
     return RegionErrorTable(
         rows=ordered_rows(labels.values(), tasks),
-        variants=sorted({r.variant for r in kept}, key=lambda v: variant_key(v, order)),
+        variants=sorted(shown, key=lambda v: variant_key(v, order)),
         cells=cells,
         runs=kept,
+        left_out=sorted({r.variant for r in runs} - shown, key=lambda v: variant_key(v, order)),
     )
 
 

@@ -155,7 +155,8 @@ class StudySummary:
 def _panels(
     study: Study, runs: Sequence[RunRecord], folder: Path, docs_uri: str, rows: Sequence[str]
 ) -> list[str]:
-    """One reconstruction panel per (row, variant): the last one of its lowest seed."""
+    """One reconstruction panel per (row, variant): the last one of its lowest seed (none
+    for a variant without a decoder, ``drqv2`` and ``dreamerpro``: no such figure)."""
     labels = row_labels(runs)
     out = []
     for row in rows:
@@ -235,9 +236,10 @@ def _fragment(
         "",
         tables["wall_clock"],
         "**Reconstruction panels** (the final evaluation of the lowest seed of each "
-        "variant, from its first evaluation episode):",
+        "variant, from its first evaluation episode; a variant without a decoder has "
+        "none):",
         "",
-        *_panels(study, runs, folder, docs_uri, rows),
+        *(_panels(study, runs, folder, docs_uri, rows) or ["None: no published run has one.", ""]),
     ]
     return "\n".join(head + body)
 
@@ -283,6 +285,9 @@ def write_study_summary(
         if regions.cells:
             figure = region_error_curves(runs, variants=study.variants, tasks=order, band=band)
             paths += save_figure(figure, folder / "region_errors.pdf")
+        else:  # no error logged (e.g. only drqv2 and dreamerpro runs): no stale figure
+            for stale in ("region_errors.png", "region_errors.pdf"):
+                (folder / stale).unlink(missing_ok=True)
         wall_clock = wall_clock_table(runs, relative_to=folder)
         (folder / "wall_clock.csv").write_text(wall_clock)
         paths.append(folder / "wall_clock.csv")

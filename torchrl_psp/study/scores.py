@@ -298,7 +298,9 @@ class ScoreTable:
 
 
 def rst_list_table(caption: str, header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A reStructuredText ``list-table`` titled ``caption``, one header row, then ``rows``.
+    """A reStructuredText ``list-table`` titled ``caption``, one header row, then ``rows``;
+    without any row, ``caption`` alone, as a paragraph (docutils refuses a ``list-table``
+    that has only its header).
 
     Examples:
         >>> print(rst_list_table("T", ["a", "b"], [["1", "2"]]), end="")
@@ -309,7 +311,12 @@ def rst_list_table(caption: str, header: Sequence[str], rows: Iterable[Sequence[
              - b
            * - 1
              - 2
+        >>> rst_list_table("No error logged.", ["a", "b"], [])
+        'No error logged.\\n'
     """
+    rows = list(rows)
+    if not rows:
+        return caption + "\n"
     out = [f".. list-table:: {caption}", "   :header-rows: 1", ""]
     for cells in [header, *rows]:
         out += [f"   * - {cells[0]}", *(f"     - {cell}" for cell in cells[1:])]

@@ -197,8 +197,10 @@ class Study:
 
         Examples:
             >>> runs = STUDIES["cpu"].runs(groups=["video"], seeds=[0])
-            >>> [run.name for run in runs]
-            ['video/dreamer/seed0', 'video/psp/seed0', 'video/sd_gt/seed0']
+            >>> [run.name.split("/")[1] for run in runs]
+            ['dreamer', 'psp', 'sd_gt', 'dreamerpro']
+            >>> runs[0].name
+            'video/dreamer/seed0'
             >>> runs[1].overrides
             ('preset=cpu_study', 'env.segmentation=gt', 'env.distractor=video')
         """
@@ -227,7 +229,15 @@ class Study:
 #: Every study. ``cpu``: issue 14's CPU-scale study, cartpole-swingup at action repeat 8
 #: with the settings of the CPU run that learned (``recipes/config/preset/cpu_study.yaml``;
 #: docs/results.rst). ``env.segmentation=gt`` for every run: PSP reads the segments,
-#: ``sd_gt`` the task mask, and the agent / background errors need the mask.
+#: ``sd_gt`` the task mask, and the agent / background errors need the mask. The papers'
+#: baselines are the last columns (issue 16), where the papers report them: ``drqv2``
+#: (model-free) on the reafferent and the unaltered task, as PSP Table 1 has it;
+#: ``dreamerpro`` (reconstruction-free) on the reafferent task (PSP Table 1) and on video
+#: backgrounds (SD's comparison, whose strongest baseline it is), not undistracted, where
+#: a run costs about 1.6 times DreamerV3's updates (docs/dreamerpro.rst, "Measured") for
+#: no question about distraction. Neither has a decoder, so neither logs the agent /
+#: background errors; both render the segments they do not read, as every run of the
+#: study does (the same environment in every column).
 STUDIES: dict[str, Study] = {
     study.name: study
     for study in (
@@ -242,20 +252,23 @@ STUDIES: dict[str, Study] = {
                 StudyGroup(
                     "reafferent",
                     "reafferent",
-                    ("dreamer", "psp", "psp_noseg", "psp_noadv", "sd_gt"),
-                    "the reafferent background (PSP Sec. 3.2): PSP, its ablations, SD_GT",
+                    ("dreamer", "psp", "psp_noseg", "psp_noadv", "sd_gt", "drqv2", "dreamerpro"),
+                    "the reafferent background (PSP Sec. 3.2): PSP, its ablations, SD_GT, and "
+                    "PSP Table 1's baselines DrQ-v2 and DreamerPro",
                 ),
                 StudyGroup(
                     "none",
                     "none",
-                    ("dreamer", "psp"),
-                    "undistracted: what PSP costs where nothing distracts",
+                    ("dreamer", "psp", "drqv2"),
+                    "undistracted: what PSP costs where nothing distracts; DrQ-v2 as in PSP "
+                    "Table 1's unaltered task",
                 ),
                 StudyGroup(
                     "video",
                     "video",
-                    ("dreamer", "psp", "sd_gt"),
-                    "the built-in procedural video background (PSP Sec. 3.1, SD Sec. 3)",
+                    ("dreamer", "psp", "sd_gt", "dreamerpro"),
+                    "the built-in procedural video background (PSP Sec. 3.1, SD Sec. 3); "
+                    "DreamerPro, SD's strongest baseline",
                 ),
             ),
         ),
@@ -273,8 +286,10 @@ def study_spec(name: str) -> Study:
         >>> study = study_spec("cpu")
         >>> study.task, study.preset, study.seeds, [g.name for g in study.groups]
         ('cartpole-swingup', 'cpu_study', (0, 1, 2), ['reafferent', 'none', 'video'])
-        >>> len(study.runs())  # (5 + 2 + 3) variants x 3 seeds
-        30
+        >>> len(study.runs())  # (7 + 3 + 4) variants x 3 seeds
+        42
+        >>> study.variants[-2:]  # the papers' baselines: the last columns
+        ('drqv2', 'dreamerpro')
     """
     try:
         return STUDIES[name]

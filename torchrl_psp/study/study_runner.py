@@ -63,8 +63,10 @@ def plan_study(
         ...     plan = plan_study(STUDIES["cpu"], Path(folder) / "work", Path(folder) / "results",
         ...                       groups=["none"], seeds=[0], recipe="dreamer_psp.py",
         ...                       python="python")
-        >>> [(p.spec.name, p.status) for p in plan]
+        >>> [(p.spec.name, p.status) for p in plan][:2]
         [('none/cartpole-swingup/dreamer/seed0', 'new'), ('none/cartpole-swingup/psp/seed0', 'new')]
+        >>> [p.run.variant for p in plan]
+        ['dreamer', 'psp', 'drqv2']
         >>> " ".join(plan[1].spec.command[2:9])
         'variant=psp seed=0 env.domain=cartpole env.task=swingup preset=cpu_study env.segmentation=gt env.distractor=none'
         >>> plan[1].results_dir.relative_to(Path(folder)).as_posix()
