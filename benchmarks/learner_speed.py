@@ -205,10 +205,15 @@ def _build(row: dict):
 
     from torchrl_psp.modules import compile_agent, make_dreamer_v3, synthetic_replay_sample
     from torchrl_psp.objectives import make_optimization_stepper, make_variant_loss
+    from torchrl_psp.variants import variant_spec
 
     torch.manual_seed(0)
-    agent = make_dreamer_v3(
-        Bounded(-1, 1, (row["action_dim"],)), (3, 64, 64), preset=row["preset"], device="cpu"
+    agent = make_dreamer_v3(  # the recipe's agent: no decoder for dreamerpro
+        Bounded(-1, 1, (row["action_dim"],)),
+        (3, 64, 64),
+        preset=row["preset"],
+        device="cpu",
+        decoder=variant_spec(row["variant"]).decoder,
     )
     sample = synthetic_replay_sample(
         agent, row["batch"], row["seq"], generator=torch.Generator().manual_seed(0)

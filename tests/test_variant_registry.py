@@ -47,6 +47,13 @@ def test_each_loss_is_built_as_its_spec_says(tiny_agent, name):
         assert not {"reconstruction", "sd_masks"} & set(spec.figures)
 
 
+def test_only_reconstructing_variants_have_a_decoder():
+    with_decoder = {name for name, spec in VARIANT_SPECS.items() if spec.decoder}
+    assert with_decoder == set(VARIANT_SPECS) - {"dreamerpro", "drqv2"}
+    for spec in VARIANT_SPECS.values():  # what the evaluation draws follows the decoder
+        assert spec.decoder or not {"reconstruction", "sd_masks"} & set(spec.figures)
+
+
 def test_every_consumer_lists_every_variant():
     assert list(VARIANT_SPECS) == list(VARIANT_ORDER)
     assert list(VARIANTS) == [name for name, spec in VARIANT_SPECS.items() if spec.world_model]

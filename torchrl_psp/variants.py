@@ -2,7 +2,8 @@
 
 Every part that depends on the variant reads :data:`VARIANT_SPECS`: the loss builder
 (:func:`~torchrl_psp.objectives.make_model_loss`), the recipe's configuration checks
-(:func:`~torchrl_psp.training.config_errors`), the trainer (compilation), the figures
+(:func:`~torchrl_psp.training.config_errors`), the agent builder (its decoder,
+:attr:`VariantSpec.decoder`), the trainer (compilation), the figures
 (:func:`~torchrl_psp.training.evaluation.model_figures`) and the score tables (column
 order). A new variant is one entry here (and, for a new kind of loss, its builder).
 
@@ -62,6 +63,21 @@ class VariantSpec:
         """Whether the variant trains a world model (and has a world-model loss)."""
         return self.agent == "dreamerv3"
 
+    @property
+    def decoder(self) -> bool:
+        """Whether the variant's agent has an image decoder (``make_dreamer_v3(decoder=...)``).
+
+        Every world-model variant reconstructs images except DreamerPro; a variant without
+        a world model has none.
+
+        Examples:
+            >>> variant_spec("psp").decoder, variant_spec("dreamerpro").decoder
+            (True, False)
+            >>> variant_spec("drqv2").decoder
+            False
+        """
+        return self.world_model and self.model_loss != "dreamerpro"
+
     def __post_init__(self) -> None:
         if self.agent not in ("dreamerv3", "drqv2"):
             raise ValueError(f"agent must be dreamerv3 or drqv2; got {self.agent!r}.")
@@ -76,7 +92,7 @@ class VariantSpec:
             raise ValueError(
                 f"model_loss must be dreamer, psp, sd or dreamerpro; got {self.model_loss!r}."
             )
-        if self.model_loss == "dreamerpro" and {"reconstruction", "sd_masks"} & set(self.figures):
+        if not self.decoder and {"reconstruction", "sd_masks"} & set(self.figures):
             raise ValueError(f"{self.name}: DreamerPro has no decoder to draw reconstructions.")
         if self.saliency not in (None, "actor", "value"):
             raise ValueError(f"saliency must be None, actor or value; got {self.saliency!r}.")

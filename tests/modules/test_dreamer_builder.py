@@ -158,3 +158,54 @@ def test_default_device_and_bad_arguments():
         make_dreamer_v3(Bounded(-1, 1, (2,)), (16, 16), preset="tiny", device="cpu")
     with pytest.raises(ValueError, match="action dimension"):
         make_dreamer_v3(Bounded(-1, 1, ()), preset="tiny", device="cpu")
+
+
+def _tiny(decoder: bool):
+    torch.manual_seed(0)
+    return make_dreamer_v3(
+        Bounded(-1, 1, (2,)),
+        (3, 16, 16),
+        preset="tiny",
+        image_mults=(1, 2),
+        device="cpu",
+        decoder=decoder,
+    )
+
+
+def test_without_decoder_the_agent_has_no_decoder_parameters():
+    """decoder=False: the parameters of decoder=True less exactly the decoder's, the same
+    initial weights elsewhere (same seed), and a world model without reconstruction."""
+    full, free = _tiny(True), _tiny(False)
+    assert free.decoder is None and full.decoder is not None
+    decoder_count = _count(full.decoder)
+    assert decoder_count > 0
+    assert sum(p.numel() for p in free.parameters()) == (
+        sum(p.numel() for p in full.parameters()) - decoder_count
+    )
+    assert _count(free.world_model) == _count(full.world_model) - decoder_count
+    # agent.parameters(): each shared parameter once (encoder in world model and policy)
+    assert len({id(p) for p in full.parameters()}) == len(list(full.parameters()))
+    assert {id(p) for p in full.decoder.parameters()} <= {id(p) for p in full.parameters()}
+    # the modules both agents have start from the same weights
+    for name in ("encoder", "prior", "posterior", "actor", "value", "continuation_model"):
+        for a, b in zip(getattr(full, name).parameters(), getattr(free, name).parameters()):
+            assert torch.equal(a, b), name
+    sample = synthetic_replay_sample(free, 2, 3)
+    torch.manual_seed(1)
+    output = free.world_model(sample.clone())
+    torch.manual_seed(1)
+    reference = full.world_model(sample.clone())
+    assert ("next", "reco_pixels") not in free.world_model.out_keys
+    assert ("next", "reco_pixels") not in output.keys(True)
+    for key in ("state", "belief", "reward", "continue_pred"):
+        torch.testing.assert_close(output["next", key], reference["next", key], msg=key)
+
+
+def test_compiling_an_agent_without_decoder_skips_the_decoder_region():
+    from torchrl_psp.modules import compile_agent
+
+    compiled = compile_agent(_tiny(False), ["encoder_norm_silu", "decoder_norm_silu"])
+    try:
+        assert list(compiled.regions) == ["encoder_norm_silu"]
+    finally:
+        compiled.restore()

@@ -215,3 +215,71 @@ def test_variant_columns_and_evaluation_without_decoder(tiny_agent, tmp_path):
     assert model_figures(loss, episode, cpu, [], figures=()) == {}
     path = episode_video(loss.world_model, episode, cpu, tmp_path / "video.gif")
     assert path.stat().st_size > 0
+
+
+@pytest.fixture
+def decoder_free_agent():
+    """The tiny agent of ``tiny_agent`` (same seed, same weights) built without decoder."""
+    torch.manual_seed(0)
+    agent = make_dreamer_v3(
+        Bounded(-1, 1, (2,)),
+        (3, 16, 16),
+        preset="tiny",
+        image_mults=(1, 2),
+        device="cpu",
+        decoder=False,
+    )
+    with torch.no_grad():
+        for parameter in agent.actor.parameters():
+            parameter.normal_(0.0, 0.5)
+        for module in agent.encoder.modules():
+            if hasattr(module, "eps") and hasattr(module, "weight"):
+                module.weight.uniform_(0.5, 1.5)
+    return agent
+
+
+def test_agent_without_decoder_trains_as_the_agent_with_one(tiny_agent, decoder_free_agent):
+    """Built without decoder, the agent gives the loss the same world model (positions and
+    weights): the same losses under the same draws, gradients that reach the encoder."""
+    assert decoder_free_agent.decoder is None
+    sample = synthetic_replay_sample(tiny_agent, 2, 4)
+    results = []
+    for agent in (tiny_agent, decoder_free_agent):
+        torch.manual_seed(0)
+        loss = make_loss(agent)
+        torch.manual_seed(5)
+        losses, output = loss(sample.clone())
+        assert ("next", "reco_pixels") not in output.keys(True)
+        results.append(losses)
+    for key in results[0].keys():
+        torch.testing.assert_close(results[1][key], results[0][key], msg=key)
+    total = sum(v.sum() for k, v in results[1].items() if k.startswith("loss_"))
+    total.backward()
+    grads = [p.grad for p in decoder_free_agent.encoder.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_checkpoint_of_an_agent_with_decoder_resumes_without(tiny_agent, decoder_free_agent):
+    """The learner's checkpoint never held the decoder (it was filtered out of the loss):
+    a state written with a decoder-built agent loads strictly into a decoder-free one."""
+    old, new = (make_variant_loss(a, "dreamerpro") for a in (tiny_agent, decoder_free_agent))
+    state = old.state_dict()
+    decoder_tensors = {p.data_ptr() for p in tiny_agent.decoder.parameters()}
+    assert not any(value.data_ptr() in decoder_tensors for value in state.values())
+    assert sorted(state) == sorted(new.state_dict())
+    new.load_state_dict(state)  # strict
+    stepper = make_optimization_stepper(new)
+    stepper.optimizer.load_state_dict(make_optimization_stepper(old).optimizer.state_dict())
+    metrics = stepper.step(None, synthetic_replay_sample(decoder_free_agent, 2, 4))
+    assert float(metrics["skipped_update"]) == 0.0
+
+
+def test_reconstructing_variants_need_a_decoder(decoder_free_agent):
+    with pytest.raises(ValueError, match="variant=psp reconstructs images: it needs an agent"):
+        make_model_loss(decoder_free_agent, "psp")
+    from torchrl_psp.training.evaluation import model_figures
+
+    loss = make_model_loss(decoder_free_agent, "dreamerpro")
+    episode = synthetic_replay_sample(decoder_free_agent, 1, 6)[0]
+    with pytest.raises(ValueError, match="this world model has no decoder"):
+        model_figures(loss, episode, torch.device("cpu"), list(episode.keys(True, True)))

@@ -178,3 +178,22 @@ def test_replay_refresh_writes_each_posterior_into_the_next_stored_step(tmp_path
     assert all(torch.count_nonzero(stored[i]) == 0 for i in first_only)  # not overwritten
     with pytest.raises(ValueError, match="batch shape"):
         replay.refresh_states(context[:, :3], index, ["state"])
+
+
+def test_the_recipe_builds_dreamerpro_without_decoder():
+    """variant=dreamerpro: the run's agent has no decoder (VariantSpec.decoder), and its
+    loss, compiled regions and acting policy work without one."""
+    from torchrl_psp.training import build_run_parts
+
+    parts = build_run_parts(
+        config(variant="dreamerpro", **{"env.segmentation": "none", "optim.compile": "regions"}),
+        with_envs=False,
+    )
+    try:
+        assert parts.agent.decoder is None
+        assert ("next", "reco_pixels") not in parts.agent.world_model.out_keys
+        assert parts.loss.model_loss.world_model is parts.agent.world_model
+        assert "decoder_norm_silu" not in parts.compiled.regions
+        assert "encoder_norm_silu" in parts.compiled.regions
+    finally:
+        parts.compiled.restore()

@@ -51,8 +51,9 @@ REGIONS: dict[str, tuple[str, str, bool | None]] = {
 
 
 def _owners(agent: Any, owner: str) -> list[Any]:
-    if owner != "heads":
-        return [getattr(agent, owner)]
+    if owner != "heads":  # none for a missing module (an agent built without decoder)
+        module = getattr(agent, owner)
+        return [] if module is None else [module]
     from torchrl_psp.modules.mlp import NormSiLUMLP
 
     found: dict[int, Any] = {}
@@ -188,7 +189,8 @@ def compile_agent(
     Args:
         agent: the agent (its ``encoder``, ``decoder``, ``prior``, ``posterior``).
         regions: names from :data:`REGIONS`; ``None``: all of them. A region whose
-            module lacks the attribute (another encoder class) is skipped.
+            module lacks the attribute (another encoder class) or is missing (the
+            decoder of an agent built with ``decoder=False``) is skipped.
         **compile_kwargs: for :func:`torch.compile` (``dynamic`` defaults to the
             region's, see :data:`REGIONS`).
 

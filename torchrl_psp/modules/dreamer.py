@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -63,11 +64,13 @@ class DreamerV3Agent:
             reads ``("next", pixels_key)``, ``"action"``, ``"state"``, ``"belief"``,
             ``"is_init"``; writes ``("next", k)`` for ``k`` in ``encoded_latents``,
             ``prior_logits``, ``posterior_logits``, ``state``, ``belief``,
-            ``reco_pixels``, ``reward_logits``, ``reward``, ``continue_pred``.
+            ``reco_pixels`` (only with a decoder), ``reward_logits``, ``reward``,
+            ``continue_pred``.
         encoder: the image encoder (shared by world model, policy and saliency).
         prior: the RSSM prior (also the imagination dynamics).
         posterior: the RSSM posterior.
-        decoder: the image decoder, ``(z, h) -> (C, H, W)`` on the ``[0, 1]`` scale.
+        decoder: the image decoder, ``(z, h) -> (C, H, W)`` on the ``[0, 1]`` scale;
+            ``None`` for an agent built with ``decoder=False`` (DreamerPro).
         actor: probabilistic actor, ``("state", "belief") -> ("loc", "scale", "action")``.
         value: critic, ``("state", "belief") -> ("state_value_logits", "state_value")``.
         continuation_model: ``("state", "belief") -> "continuation"`` probability.
@@ -88,12 +91,36 @@ class DreamerV3Agent:
     encoder: DreamerV3ImageEncoder
     prior: RSSMPriorV3
     posterior: RSSMPosteriorV3
-    decoder: DreamerV3ImageDecoder
+    decoder: DreamerV3ImageDecoder | None
     actor: ProbabilisticTensorDictSequential
     value: TensorDictSequential
     continuation_model: TensorDictSequential
     imagination_env: DreamerEnv
     policy: TensorDictSequential
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter of the agent, once each (world model, actor, critic, policy).
+
+        An agent built with ``decoder=False`` has no decoder parameters.
+
+        Examples:
+            >>> from torchrl.data import Bounded
+            >>> def count(agent):
+            ...     return sum(p.numel() for p in agent.parameters())
+            >>> spec, shape = Bounded(-1, 1, (2,)), (3, 16, 16)
+            >>> agent = make_dreamer_v3(spec, shape, preset="tiny", image_mults=(1, 2), device="cpu")
+            >>> free = make_dreamer_v3(spec, shape, preset="tiny", image_mults=(1, 2), device="cpu",
+            ...                        decoder=False)
+            >>> count(agent) - count(free) == sum(p.numel() for p in agent.decoder.parameters())
+            True
+        """
+        seen: set[int] = set()
+        modules = (self.world_model, self.actor, self.value, self.continuation_model, self.policy)
+        for module in modules:
+            for parameter in module.parameters():
+                if id(parameter) not in seen:
+                    seen.add(id(parameter))
+                    yield parameter
 
     @property
     def encoded_dim(self) -> int:
@@ -209,6 +236,7 @@ def make_dreamer_v3(
     preset: str | DreamerV3Config = "small",
     pixels_key: NestedKey = "pixels",
     device: torch.device | str | None = None,
+    decoder: bool = True,
     **overrides,
 ) -> DreamerV3Agent:
     """Builds a pixel DreamerV3 agent from TorchRL's DreamerV3 classes.
@@ -220,12 +248,20 @@ def make_dreamer_v3(
     images as ``(*batch, C, H, W)``, ``uint8`` or float in ``[0, 1]``; use
     ``reco_symlog=False`` in the model loss (the decoder predicts the ``[0, 1]`` scale).
 
+    ``decoder=False`` builds a reconstruction-free agent (DreamerPro's; the recipe reads
+    :attr:`~torchrl_psp.variants.VariantSpec.decoder`): ``agent.decoder`` is ``None``, the
+    world model writes no ``("next", "reco_pixels")`` and the agent has no decoder
+    parameters (``preset="small"``, 64x64 images, 6-d actions: 751,243 parameters instead
+    of 856,686). Every other module gets the same initial weights as with ``decoder=True``
+    under the same seed (the decoder's initialisation is still drawn, then dropped).
+
     Args:
         action_spec: continuous action spec (its last dimension is the action width).
         image_shape: ``(C, H, W)``; ``H`` and ``W`` divisible by ``2 ** len(image_mults)``.
         preset: ``"tiny"``, ``"small"``, ``"paper"`` or a :class:`DreamerV3Config`.
         pixels_key: image key.
         device: where to build; ``None`` picks CUDA when available.
+        decoder: build the image decoder (``False``: no decoder, no reconstruction).
         **overrides: fields of :class:`DreamerV3Config` to replace.
 
     Returns:
@@ -246,6 +282,10 @@ def make_dreamer_v3(
         ... }, [B, T])
         >>> agent.world_model(sample)["next", "reco_pixels"].shape
         torch.Size([2, 3, 3, 16, 16])
+        >>> free = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                        image_mults=(1, 2), device="cpu", decoder=False)
+        >>> free.decoder is None, ("next", "reco_pixels") in free.world_model(sample).keys(True)
+        (True, False)
     """
     config = dreamer_v3_config(preset, **overrides)
     device = default_device(device)
@@ -291,7 +331,7 @@ def make_dreamer_v3(
         norm_eps=config.norm_eps,
         unimix=config.unimix,
     )
-    decoder = ChannelsLastImageDecoder(
+    image_decoder = ChannelsLastImageDecoder(
         features,
         image_shape=image_shape,
         depth=config.image_depth,
@@ -300,6 +340,10 @@ def make_dreamer_v3(
         num_blocks=config.num_blocks,
         norm_eps=config.norm_eps,
     )
+    if not decoder:
+        # Built and dropped: its initialisation's draws keep the random stream, and so the
+        # initial weights of the heads, actor and critic, those of an agent with decoder.
+        image_decoder = None
 
     def head(out_features: int, depth: int, outscale: float = 1.0) -> NormSiLUMLP:
         return NormSiLUMLP(
@@ -315,6 +359,11 @@ def make_dreamer_v3(
     reward_decoder = SymExpTwoHot(config.num_reward_bins)
     continuation_net = head(1, config.head_layers)
     latent = [("next", "state"), ("next", "belief")]
+    reconstruction = (
+        []
+        if image_decoder is None
+        else [TensorDictModule(image_decoder, in_keys=latent, out_keys=[("next", "reco_pixels")])]
+    )
     world_model = TensorDictSequential(
         TensorDictModule(
             encoder, in_keys=[("next", pixels_key)], out_keys=[("next", "encoded_latents")]
@@ -332,7 +381,7 @@ def make_dreamer_v3(
             ),
             reset_key="is_init",
         ),
-        TensorDictModule(decoder, in_keys=latent, out_keys=[("next", "reco_pixels")]),
+        *reconstruction,
         TensorDictModule(reward_net, in_keys=latent, out_keys=[("next", "reward_logits")]),
         TensorDictModule(
             reward_decoder, in_keys=[("next", "reward_logits")], out_keys=[("next", "reward")]
@@ -408,7 +457,7 @@ def make_dreamer_v3(
         encoder=encoder,
         prior=prior,
         posterior=posterior,
-        decoder=decoder,
+        decoder=image_decoder,
         actor=actor,
         value=value,
         continuation_model=continuation_model,

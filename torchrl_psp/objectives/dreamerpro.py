@@ -350,7 +350,23 @@ class DreamerProModelLoss(DreamerV3ModelLoss):
 
 
 def decoder_free_world_model(agent: DreamerV3Agent) -> TensorDictSequential:
-    """The agent's world model without its image decoder (same modules, shared weights)."""
+    """The agent's world model without its image decoder (same modules, shared weights).
+
+    An agent built without decoder (``make_dreamer_v3(..., decoder=False)``) gives its own
+    world model. Either way the modules sit at the same positions (encoder, RSSM rollout,
+    reward head, reward decoding, continuation head), so a loss's ``state_dict`` has the
+    same keys for both agents.
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> from torchrl_psp.modules import make_dreamer_v3
+        >>> agent = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                         image_mults=(1, 2), device="cpu")
+        >>> len(agent.world_model.module), len(decoder_free_world_model(agent).module)
+        (6, 5)
+    """
+    if agent.decoder is None:
+        return agent.world_model
     modules = [
         module
         for module in agent.world_model.module
@@ -363,6 +379,10 @@ def dreamerpro_components(
     agent: DreamerV3Agent, *, num_prototypes: int = 2500, prototype_dim: int = 32
 ) -> tuple[TensorDictSequential, dict[str, Any]]:
     """The world model and modules of a :class:`DreamerProModelLoss` for an agent.
+
+    The agent may be built with or without decoder (``make_dreamer_v3(..., decoder=False)``,
+    the recipe's DreamerPro agent); the world model and the loss's ``state_dict`` keys are
+    the same for both.
 
     Returns:
         The agent's world model without the decoder (encoder, RSSM rollout, reward and
@@ -379,6 +399,10 @@ def dreamerpro_components(
         >>> world_model, modules = dreamerpro_components(agent)
         >>> ("next", "reco_pixels") in world_model.out_keys, modules["prototypes"].weight.shape
         (False, torch.Size([2500, 32]))
+        >>> free = make_dreamer_v3(Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny",
+        ...                        image_mults=(1, 2), device="cpu", decoder=False)
+        >>> dreamerpro_components(free)[0] is free.world_model
+        True
     """
     device = next(agent.world_model.parameters()).device
     modules = {

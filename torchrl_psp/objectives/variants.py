@@ -82,13 +82,19 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
     nats 1), the agent's unimix and reward bins, continuation loss on,
     ``reco_symlog=False`` and ``detach_output=False``. ``dreamerpro`` reads the agent's
     world model without its decoder, with DreamerPro's prototypes and projections
-    (:func:`~torchrl_psp.objectives.dreamerpro.dreamerpro_components`).
+    (:func:`~torchrl_psp.objectives.dreamerpro.dreamerpro_components`); its agent may be
+    built without decoder (``make_dreamer_v3(..., decoder=False)``, what the recipe does,
+    :attr:`~torchrl_psp.variants.VariantSpec.decoder`), the other variants need one.
 
     Args:
         agent: the agent.
         variant: a key of :data:`VARIANTS`.
         **kwargs: replace or add arguments of the loss class (e.g. ``alpha``,
             ``epsilon`` of the adversarial head via ``adversarial_head=...``).
+
+    Raises:
+        ValueError: a variant without world model, or a reconstructing variant for an
+            agent without decoder.
 
     Examples:
         >>> from torchrl.data import Bounded
@@ -103,6 +109,11 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
         raise ValueError(
             f"variant={variant} has no world model ({spec.agent} agent): see "
             "torchrl_psp.baselines for its loss."
+        )
+    if spec.decoder and agent.decoder is None:
+        raise ValueError(
+            f"variant={variant} reconstructs images: it needs an agent with a decoder "
+            "(make_dreamer_v3(..., decoder=True)); this one was built with decoder=False."
         )
     config = agent.config
     world_model = agent.world_model

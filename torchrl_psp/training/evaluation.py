@@ -122,6 +122,11 @@ def model_figures(
     sample = _window(episode, window, keys).to(device)
     with torch.enable_grad():  # the saliency of PSP differentiates the policy
         _, output = model_loss(sample)
+    if ("next", "reco_pixels") not in output.keys(True):
+        raise ValueError(
+            f"figures={tuple(figures)} draw reconstructions, but this world model has no "
+            "decoder (no ('next', 'reco_pixels')); a variant without decoder draws figures=()."
+        )
     index = torch.linspace(0, sample.shape[1] - 1, frames).round().long()
     images = sample["next", "pixels"][0, index].cpu()
     reconstructions = output["next", "reco_pixels"][0, index].detach().float().cpu()

@@ -33,6 +33,7 @@ from torchrl_psp.training.env import add_agent_primer, make_training_env
 from torchrl_psp.training.execution import learner_execution
 from torchrl_psp.training.replay import SequenceReplay
 from torchrl_psp.utils.memory import retain_freed_memory
+from torchrl_psp.variants import variant_spec
 
 __all__ = [
     "OpenedRun",
@@ -123,6 +124,8 @@ def build_run_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
     """Builds a run's environments, agent, learner objective and stepper from ``cfg``.
 
     The configuration is validated first (:func:`~torchrl_psp.training.validate_config`).
+    The agent has an image decoder when the variant reconstructs
+    (:attr:`~torchrl_psp.variants.VariantSpec.decoder`; DreamerPro's has none).
     The collection env's specs size the agent; ``seed`` seeds the collection env,
     ``seed + 1 + i`` worker ``i`` and ``seed + 10000`` the evaluation env.
     ``with_envs=False`` builds the evaluation env only (enough to size and run the agent).
@@ -133,7 +136,12 @@ def build_run_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
     height, width = env.observation_spec["pixels"].shape[-2:]
     overrides = OmegaConf.to_container(cfg.model.overrides) if cfg.model.overrides else {}
     agent = make_dreamer_v3(
-        env.action_spec, (3, height, width), preset=cfg.model.size, device=device, **overrides
+        env.action_spec,
+        (3, height, width),
+        preset=cfg.model.size,
+        device=device,
+        decoder=variant_spec(cfg.variant).decoder,
+        **overrides,
     )
     primer = agent.primer_spec()
     env = add_agent_primer(env, primer)

@@ -280,7 +280,7 @@ class DreamerTrainer:
         pixels is left out."""
         if self.cfg.env.segmentation != "gt":
             return {}
-        if "reconstruction" not in variant_spec(self.cfg.variant).figures:  # no decoder
+        if not variant_spec(self.cfg.variant).decoder:
             return {}
         errors = episode_region_errors(self.loss.model_loss.world_model, episode, self.device)
         return {
