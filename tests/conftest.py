@@ -19,12 +19,17 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def tiny_agent():
-    """Tiny agent (2-d actions, 16x16 RGB images) with non-trivial random weights."""
+def make_tiny_agent(**options):
+    """Tiny agent (2-d actions, 16x16 RGB images) with non-trivial random weights, seed 0;
+    ``options`` go to ``make_dreamer_v3`` (e.g. ``decoder=False``)."""
     torch.manual_seed(0)
     agent = make_dreamer_v3(
-        Bounded(-1, 1, (2,)), (3, 16, 16), preset="tiny", image_mults=(1, 2), device="cpu"
+        Bounded(-1, 1, (2,)),
+        (3, 16, 16),
+        preset="tiny",
+        image_mults=(1, 2),
+        device="cpu",
+        **options,
     )
     with torch.no_grad():
         # Default heads start with near-zero outputs; random weights make gradients non-trivial.
@@ -34,3 +39,9 @@ def tiny_agent():
             if hasattr(module, "eps") and hasattr(module, "weight"):
                 module.weight.uniform_(0.5, 1.5)
     return agent
+
+
+@pytest.fixture
+def tiny_agent():
+    """Tiny agent (2-d actions, 16x16 RGB images) with non-trivial random weights."""
+    return make_tiny_agent()

@@ -8,6 +8,7 @@ from tensordict import from_module
 from torchrl.data import Bounded
 from torchrl.objectives import DreamerV3ModelLoss
 
+from tests.conftest import make_tiny_agent
 from torchrl_psp.modules import make_dreamer_v3, synthetic_replay_sample
 from torchrl_psp.objectives import (
     DreamerProModelLoss,
@@ -220,22 +221,7 @@ def test_variant_columns_and_evaluation_without_decoder(tiny_agent, tmp_path):
 @pytest.fixture
 def decoder_free_agent():
     """The tiny agent of ``tiny_agent`` (same seed, same weights) built without decoder."""
-    torch.manual_seed(0)
-    agent = make_dreamer_v3(
-        Bounded(-1, 1, (2,)),
-        (3, 16, 16),
-        preset="tiny",
-        image_mults=(1, 2),
-        device="cpu",
-        decoder=False,
-    )
-    with torch.no_grad():
-        for parameter in agent.actor.parameters():
-            parameter.normal_(0.0, 0.5)
-        for module in agent.encoder.modules():
-            if hasattr(module, "eps") and hasattr(module, "weight"):
-                module.weight.uniform_(0.5, 1.5)
-    return agent
+    return make_tiny_agent(decoder=False)
 
 
 def test_agent_without_decoder_trains_as_the_agent_with_one(tiny_agent, decoder_free_agent):
