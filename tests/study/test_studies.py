@@ -154,6 +154,14 @@ def test_every_run_of_the_cpu_study_is_a_valid_configuration(tmp_path):
     replay, prefill = drqv2.replay, drqv2.collector.prefill_steps
     assert (replay.batch_size, replay.sequence_length, prefill) == (64, 5, 500)
     assert updates_due(112000 // 8, replay, prefill) == 6750
+    # the exploration std falls over the paper's easy-task share of the run (100k of 550k
+    # agent steps) of the study's 14,000: 2,500 agent steps, then stays at std_final
+    from torchrl_psp.baselines import linear_std, std_schedule_steps
+
+    steps = std_schedule_steps(drqv2)
+    assert steps == 2500 and round(steps / (112000 // 8), 2) == round(100_000 / 550_000, 2)
+    assert linear_std(1250, 1.0, 0.1, steps) == pytest.approx(0.55)
+    assert linear_std(14000, 1.0, 0.1, steps) == pytest.approx(0.1)
     # the preset holds the settings of the CPU run that learned (docs/recipe.rst, "Measured")
     assert cfg.preset_name == "cpu_study"
     assert (cfg.env.domain, cfg.env.task, cfg.env.frame_skip, cfg.env.segmentation) == (
