@@ -331,6 +331,14 @@ class StepResult:
         return f"{state} in {self.seconds:.1f} s (timeout {self.timeout_s:.0f} s)"
 
 
+def _interruptible() -> None:
+    """In the child before it starts: SIGINT back to its default action. A shell starts
+    background jobs (``cmd &``) with SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler, so a step of a backgrounded suite would ignore the
+    timeout's SIGINT and be killed 10 s later without its clean shutdown."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_step(
     name: str,
     command: Sequence[str],
@@ -355,7 +363,13 @@ def run_step(
         out.write(f"$ {shlex.join(command)}\n")
         out.flush()
         process = subprocess.Popen(
-            command, stdout=out, stderr=err, cwd=ROOT, env=env, start_new_session=True
+            command,
+            stdout=out,
+            stderr=err,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_interruptible,
         )
         timed_out = False
         try:
