@@ -58,6 +58,17 @@ def read_scalar(run_dir: Path, name: str) -> list[tuple[int, float]]:
     return [(int(step), float(value)) for step, value in rows]
 
 
+def run_diagnostics(run_dir: Path) -> subprocess.CompletedProcess:
+    """``benchmarks/world_model_diagnostics.py`` on a finished run (40 steps)."""
+    diagnostics = RECIPE.parents[1] / "benchmarks" / "world_model_diagnostics.py"
+    return subprocess.run(
+        [sys.executable, str(diagnostics), str(run_dir), "--steps", "40"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @pytest.mark.parametrize("variant", ["psp", "sd_gt"])
 def test_smoke_preset_trains_evaluates_and_writes_everything(tmp_path, variant):
     run_dir = tmp_path / variant
@@ -94,13 +105,7 @@ def test_smoke_preset_trains_evaluates_and_writes_everything(tmp_path, variant):
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     assert state["counters"]["updates"] == 50 and state["counters"]["env_steps"] == 600
     if variant == "sd_gt":  # the diagnostics of a finished run read its checkpoint
-        diagnostics = RECIPE.parents[1] / "benchmarks" / "world_model_diagnostics.py"
-        result = subprocess.run(
-            [sys.executable, str(diagnostics), str(run_dir), "--steps", "40"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = run_diagnostics(run_dir)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "'updates': 50" in result.stdout
         errors = [

@@ -1,12 +1,10 @@
 """variant=dreamerpro through recipes/dreamer_psp.py, as a user runs it (a short smoke run)."""
 
 import math
-import subprocess
-import sys
 
 import torch
 
-from .test_dreamer_psp import RECIPE, read_scalar, run_recipe
+from .test_dreamer_psp import read_scalar, run_diagnostics, run_recipe
 
 
 def test_dreamerpro_smoke_run_trains_without_reconstruction(tmp_path):
@@ -42,13 +40,7 @@ def test_dreamerpro_smoke_run_trains_without_reconstruction(tmp_path):
     assert updates > 0 and int(state["loss"]["model_loss.updates"]) == updates
     assert any(key.startswith("model_loss.momentum_params.") for key in state["loss"])
     # the world-model diagnostics read a decoder-free checkpoint and skip the image error
-    diagnostics = RECIPE.parents[1] / "benchmarks" / "world_model_diagnostics.py"
-    result = subprocess.run(
-        [sys.executable, str(diagnostics), str(run_dir), "--steps", "40"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_diagnostics(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "image error: not measured" in result.stdout
     assert "reward, " in result.stdout
