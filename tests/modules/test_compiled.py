@@ -82,6 +82,28 @@ def test_region_falls_back_to_eager_with_one_warning(monkeypatch):
     assert region.failure.startswith("Unsupported: no graph for you")
 
 
+def test_region_names_an_empty_cached_library(monkeypatch, tmp_path):
+    library = tmp_path / "ckernel.main.so"
+    library.write_bytes(b"")  # what a compilation killed while building leaves
+    region = CompiledRegion("double", lambda x: 2 * x)
+
+    def cannot_load(*args, **kwargs):
+        raise torch._inductor.exc.InductorError(ImportError(f"{library}: file too short"), None)
+
+    monkeypatch.setattr(region, "compiled", cannot_load)
+    with torch.enable_grad(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert torch.equal(region(torch.ones(2)), torch.full((2,), 2.0))
+    message = str(caught[0].message)
+    assert f"{library} is empty" in message and "TORCHINDUCTOR_CACHE_DIR" in message
+    library.write_bytes(b"\x7fELF")  # a library that is not empty gets no hint
+    other = CompiledRegion("double", lambda x: 2 * x)
+    monkeypatch.setattr(other, "compiled", cannot_load)
+    with torch.enable_grad(), warnings.catch_warnings(record=True):
+        other(torch.ones(2))
+    assert other.failure.endswith("file too short")
+
+
 def test_region_runs_eagerly_without_gradients():
     calls = []
     region = CompiledRegion("count", lambda x: x + 1)

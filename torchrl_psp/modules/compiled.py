@@ -20,12 +20,16 @@ beside it. A region runs compiled only where gradients are enabled (the learner
 update); acting and evaluation, under ``torch.no_grad`` and on small batches, run the
 eager function, so that they add no graphs to compile. The first time compilation of
 a region fails, a one-line warning names the region and the reason and the region runs
-eagerly from then on; the computation is the same either way. Inside an enclosing :func:`torch.compile` (TorchRL's compiled CUDA
+eagerly from then on; the computation is the same either way. Where the reason is an
+empty library left in inductor's cache by a stopped compilation, the warning names the
+file to delete. Inside an enclosing :func:`torch.compile` (TorchRL's compiled CUDA
 step) a region runs its eager function, which the enclosing compilation traces.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -82,6 +86,32 @@ def _eager(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
+_LIBRARY_PATH = re.compile(r"(/\S+?\.so)\b")
+
+
+def _empty_cached_library(message: str) -> str | None:
+    """The first shared library named in ``message`` that exists and is empty, or ``None``.
+
+    A compilation killed while it builds (a stopped run, a machine going away) can leave
+    an empty ``.so`` in inductor's cache; every later compilation of the same kernel then
+    fails to load it ("file too short") until the file is deleted.
+    """
+    for path in _LIBRARY_PATH.findall(message):
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            return path
+    return None
+
+
+def _failure_hint(message: str) -> str:
+    path = _empty_cached_library(message)
+    if path is None:
+        return ""
+    return (
+        f". {path} is empty, left in inductor's cache by a compilation that was stopped: "
+        "delete it (or set TORCHINDUCTOR_CACHE_DIR to a new folder) and the region compiles"
+    )
+
+
 class CompiledRegion:
     """A function compiled with :func:`torch.compile`, with its eager version as fallback.
 
@@ -125,6 +155,7 @@ class CompiledRegion:
         except _compile_errors() as error:
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             self.failure = f"{type(error).__name__}: {first_line[:200]}"
+            self.failure += _failure_hint(str(error))
             warnings.warn(
                 f"torch.compile failed for {self.name}; it runs eagerly: {self.failure}",
                 RuntimeWarning,
