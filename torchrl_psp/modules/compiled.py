@@ -89,8 +89,8 @@ def _eager(function: Callable[..., Any]) -> Callable[..., Any]:
 _LIBRARY_PATH = re.compile(r"(/\S+?\.so)\b")
 
 
-def _empty_cached_library(message: str) -> str | None:
-    """The first shared library named in ``message`` that exists and is empty, or ``None``.
+def _failure_hint(message: str) -> str:
+    """How to mend a failure whose ``message`` names an empty shared library, else ``""``.
 
     A compilation killed while it builds (a stopped run, a machine going away) can leave
     an empty ``.so`` in inductor's cache; every later compilation of the same kernel then
@@ -98,18 +98,12 @@ def _empty_cached_library(message: str) -> str | None:
     """
     for path in _LIBRARY_PATH.findall(message):
         if os.path.isfile(path) and os.path.getsize(path) == 0:
-            return path
-    return None
-
-
-def _failure_hint(message: str) -> str:
-    path = _empty_cached_library(message)
-    if path is None:
-        return ""
-    return (
-        f". {path} is empty, left in inductor's cache by a compilation that was stopped: "
-        "delete it (or set TORCHINDUCTOR_CACHE_DIR to a new folder) and the region compiles"
-    )
+            return (
+                f". {path} is empty, left in inductor's cache by a compilation that was "
+                "stopped: delete it (or set TORCHINDUCTOR_CACHE_DIR to a new folder) and "
+                "the region compiles"
+            )
+    return ""
 
 
 class CompiledRegion:
