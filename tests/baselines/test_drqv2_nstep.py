@@ -76,3 +76,27 @@ def test_td_target_bootstraps_with_gamma_to_the_n():
     )
     target = loss._value_estimator.value_estimate(data, next_value=torch.tensor([[10.0], [10.0]]))
     torch.testing.assert_close(target, torch.tensor([[2.75 + 0.729 * 10.0], [1.0]]))
+
+
+def test_the_learner_stacks_the_frames_the_policy_acted_on():
+    """The stack rebuilt from replayed single frames equals the env's ``CatFrames`` stack
+    at the same step, for the observation and the bootstrap observation."""
+    from hydra import compose, initialize_config_dir
+
+    from torchrl_psp.baselines.drqv2_trainer import make_drqv2_env
+
+    from ..study.test_studies import CONFIG
+
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        cfg = compose("config", overrides=["preset=smoke", "variant=drqv2"])
+    env = make_drqv2_env(cfg.env, cfg.segmenter, seed=0, frame_stack=3)
+    rollout = env.rollout(7)
+    for start in (0, 2):  # a window that starts at the reset and a later one
+        out = nstep_transitions(
+            rollout[start : start + 5].unsqueeze(0), n_step=3, frame_stack=3, gamma=0.99
+        )
+        acted = rollout[start + 2]
+        assert torch.equal(out["stacked_pixels"][0], acted["stacked_pixels"])
+        assert torch.equal(out["action"][0], acted["action"])
+        bootstrap = rollout[start + 4]["next", "stacked_pixels"]
+        assert torch.equal(out["next", "stacked_pixels"][0], bootstrap)
