@@ -81,14 +81,11 @@ def test_td_target_bootstraps_with_gamma_to_the_n():
 def test_the_learner_stacks_the_frames_the_policy_acted_on():
     """The stack rebuilt from replayed single frames equals the env's ``CatFrames`` stack
     at the same step, for the observation and the bootstrap observation."""
-    from hydra import compose, initialize_config_dir
-
     from torchrl_psp.baselines.drqv2_trainer import make_drqv2_env
 
-    from ..study.test_studies import CONFIG
+    from ..study.test_studies import _composed
 
-    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
-        cfg = compose("config", overrides=["preset=smoke", "variant=drqv2"])
+    cfg = _composed(["preset=smoke", "variant=drqv2"])
     env = make_drqv2_env(cfg.env, cfg.segmenter, seed=0, frame_stack=3)
     rollout = env.rollout(7)
     for start in (0, 2):  # a window that starts at the reset and a later one
