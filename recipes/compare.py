@@ -14,7 +14,9 @@ The summary of every run under ``--root`` goes into ``--root``: ``scores.md``,
 ``scores.tex``, ``scores.csv`` (final evaluation return, mean ± std across seeds, PSP
 Table 1 layout), ``runs.csv`` (one line per run), ``learning_curves.png`` / ``.pdf``
 (mean ± standard error across seeds, one panel per task). Everything after ``--`` is
-passed to every run as Hydra overrides. The exit status is non-zero when a run failed.
+passed to every run as Hydra overrides. The exit status is non-zero when a run failed;
+it is 2, before anything runs, when this Python lacks one of ``pyproject.toml``'s
+requirements (the project is not installed).
 
 A study of ``torchrl_psp/study/studies.py`` is one command::
 
@@ -42,6 +44,7 @@ from pathlib import Path
 
 RECIPE = Path(__file__).resolve().parent / "dreamer_psp.py"
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -149,6 +152,21 @@ def _conflicts(specs) -> list[str]:
     ]
 
 
+def _lacks_requirements() -> bool:
+    """Says (and returns True) when this Python lacks what the runs and the summary import."""
+    from torchrl_psp.utils.requirements import missing_requirements
+
+    missing = missing_requirements(PYPROJECT)
+    if missing:
+        print(
+            f"compare.py: error: this Python ({sys.executable}) lacks the project's "
+            f"requirements {', '.join(missing)}: every run would fail at its first import. "
+            f"Install the project first: pip install -e {PYPROJECT.parent}",
+            file=sys.stderr,
+        )
+    return bool(missing)
+
+
 def _report(summary_text: str, paths, failed: list[str]) -> int:
     print()
     print(summary_text)
@@ -168,6 +186,8 @@ def run_study_command(args: argparse.Namespace, overrides: list[str]) -> int:
     from torchrl_psp.study.studies import study_spec
     from torchrl_psp.study.study_runner import plan_study, run_study
 
+    if not args.dry_run and _lacks_requirements():
+        return 2
     try:
         study = study_spec(args.study)
         root = Path(args.root or Path("studies") / study.name)
@@ -209,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.study is not None:
         return run_study_command(args, overrides)
     root = Path(args.root)
+    if not args.dry_run and _lacks_requirements():
+        return 2
     failed: list[str] = []
     if not args.summarize_only:
         specs = plan_runs(

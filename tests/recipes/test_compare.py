@@ -343,3 +343,27 @@ def test_summarize_only_runs_nothing(study, capsys):
     assert "| cheetah-run | 110.0 ± 10.0 | **340.0 ± 45.8** |" in out
     assert (study / "scores.tex").is_file() and (study / "learning_curves.pdf").is_file()
     assert not (study / "cheetah-run" / "dreamer" / "seed0" / "stdout.log").exists()
+
+
+@pytest.mark.parametrize("study_argv", [[], ["--study", "cpu"]])
+def test_a_python_without_the_requirements_stops_before_any_run(
+    tmp_path, capsys, monkeypatch, study_argv
+):
+    # What a checkout without `pip install -e .` gets: one clear error, exit status 2,
+    # and no run directory (instead of every run failing at its first import).
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\ndependencies = ["pip", "no-such-dist>=1"]\n')
+    compare = load_compare()
+    monkeypatch.setattr(compare, "PYPROJECT", pyproject)
+    root, results = tmp_path / "study", tmp_path / "results"
+    argv = ["--variants", "psp", "--seeds", "0", "--root", str(root)]
+    if study_argv:
+        argv += study_argv + ["--results", str(results)]
+    else:
+        argv += ["--tasks", "cheetah-run"]
+    assert compare.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "lacks the project's requirements no-such-dist" in err
+    assert "pip install -e" in err and sys.executable in err
+    assert not root.exists() and not results.exists()
+    assert compare.main(argv + ["--dry-run"]) == 0  # printing the commands needs nothing
