@@ -186,8 +186,6 @@ def run_study_command(args: argparse.Namespace, overrides: list[str]) -> int:
     from torchrl_psp.study.studies import study_spec
     from torchrl_psp.study.study_runner import plan_study, run_study
 
-    if not args.dry_run and _lacks_requirements():
-        return 2
     try:
         study = study_spec(args.study)
         root = Path(args.root or Path("studies") / study.name)
@@ -226,11 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     from torchrl_psp.study.summary import write_summary
 
     args, overrides = parse_args(sys.argv[1:] if argv is None else list(argv))
+    if not args.dry_run and _lacks_requirements():
+        return 2
     if args.study is not None:
         return run_study_command(args, overrides)
     root = Path(args.root)
-    if not args.dry_run and _lacks_requirements():
-        return 2
     failed: list[str] = []
     if not args.summarize_only:
         specs = plan_runs(
