@@ -149,10 +149,11 @@ def test_every_run_of_the_cpu_study_is_a_valid_configuration(tmp_path):
             validate_config(cfg)  # raises, listing every problem
         assert cfg.variant == planned.run.variant and cfg.seed == planned.run.seed
         assert cfg.env.distractor == STUDIES["cpu"].group(planned.run.group).distractor
-    # DrQ-v2 at the cpu preset's batch 64 (docs/baselines.rst, "Measured"): one update per
-    # 2 agent steps after 4,000 seed frames, i.e. 500 agent steps at action repeat 8
+    # DrQ-v2 at the paper's batch of 256, not the cpu preset's 64 (docs/baselines.rst, "In
+    # the CPU study"): one update per 2 agent steps after 4,000 seed frames, i.e. 500 agent
+    # steps at action repeat 8
     replay, prefill = drqv2.replay, drqv2.collector.prefill_steps
-    assert (replay.batch_size, replay.sequence_length, prefill) == (64, 5, 500)
+    assert (replay.batch_size, replay.sequence_length, prefill) == (256, 5, 500)
     assert updates_due(112000 // 8, replay, prefill) == 6750
     # the exploration std falls over the paper's easy-task share of the run (100k of 550k
     # agent steps) of the study's 14,000: 2,500 agent steps, then stays at std_final
