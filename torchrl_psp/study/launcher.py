@@ -33,6 +33,7 @@ from torchrl_psp.training.config import may_change_on_resume, override_key
 from torchrl_psp.utils.machine import cpu_model
 
 __all__ = [
+    "HEARTBEAT_SECONDS",
     "INVOCATIONS_COLUMNS",
     "INVOCATIONS_FILE",
     "LOG_FILE",
@@ -49,7 +50,11 @@ LOG_FILE = "stdout.log"
 INVOCATIONS_FILE = "invocations.csv"
 #: The columns of :data:`INVOCATIONS_FILE`: Unix start and end times, seconds between them,
 #: the exit code, how many runs :func:`run_all` ran at a time, the child's
-#: ``OMP_NUM_THREADS`` (empty: unset), the machine's logical CPUs and CPU model.
+#: ``OMP_NUM_THREADS`` (empty: unset), the machine's logical CPUs and CPU model. While a
+#: process runs its line is rewritten every :data:`HEARTBEAT_SECONDS` with an empty exit
+#: code, so a process killed together with its launcher (a machine or session shut down)
+#: keeps a line that ends when it was last seen running.
+HEARTBEAT_SECONDS = 60.0
 INVOCATIONS_COLUMNS = (
     "start",
     "end",
@@ -225,30 +230,37 @@ def plan_runs(
 
 
 def _record_invocation(
-    run_dir: Path, started: float, code: int, processes: int, env: dict[str, str]
+    run_dir: Path, started: float, code: int | None, processes: int, env: dict[str, str]
 ) -> None:
-    """Appends one line of :data:`INVOCATIONS_FILE` (its header first, in a new file)."""
+    """Writes the line of :data:`INVOCATIONS_FILE` of the process started at ``started``
+    (its header first, in a new file): replaces that process's line if it is the last one,
+    appends it otherwise. ``code=None`` (still running) leaves the exit code empty."""
     import csv
+    import io
 
     path = run_dir / INVOCATIONS_FILE
     end = time.time()
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        if new:
-            writer.writerow(INVOCATIONS_COLUMNS)
-        writer.writerow(
-            [
-                f"{started:.3f}",
-                f"{end:.3f}",
-                f"{end - started:.1f}",
-                code,
-                processes,
-                env.get("OMP_NUM_THREADS", ""),
-                os.cpu_count() or "",
-                cpu_model(),
-            ]
-        )
+    row = [
+        f"{started:.3f}",
+        f"{end:.3f}",
+        f"{end - started:.1f}",
+        "" if code is None else code,
+        processes,
+        env.get("OMP_NUM_THREADS", ""),
+        os.cpu_count() or "",
+        cpu_model(),
+    ]
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    if not lines:
+        lines = [",".join(INVOCATIONS_COLUMNS) + "\n"]
+    if len(lines) > 1 and lines[-1].startswith(f"{started:.3f},"):
+        lines.pop()
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(row)
+    lines.append(out.getvalue())
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(lines))
+    tmp.replace(path)
 
 
 def run_all(
@@ -257,13 +269,15 @@ def run_all(
     *,
     echo: Callable[[str], None] = print,
     poll_interval: float = 0.5,
+    heartbeat: float = HEARTBEAT_SECONDS,
     env: dict[str, str] | None = None,
     on_finish: Callable[[RunSpec, int], None] | None = None,
 ) -> dict[str, int]:
     """Runs the specs that are new or to resume, at most ``processes`` at a time; each
     one's output goes to ``<run_dir>/stdout.log`` (appended, after a line with its command)
     and each process gets a line of ``<run_dir>/invocations.csv``
-    (:data:`INVOCATIONS_COLUMNS`) when it ends.
+    (:data:`INVOCATIONS_COLUMNS`), written when it starts, rewritten every ``heartbeat``
+    seconds while it runs (exit code empty) and when it ends.
 
     A failure does not stop the others. A run that exits with 0 without writing the
     ``done`` marker counts as failed (return code ``-999`` in the result). With several
@@ -284,6 +298,7 @@ def run_all(
     todo = deque(spec for spec in specs if spec.status in ("new", "resume"))
     running: dict[subprocess.Popen, tuple[RunSpec, Any, float, float]] = {}
     results: dict[str, int] = {}
+    last_heartbeat = time.monotonic()
     try:
         while todo or running:
             while todo and len(running) < processes:
@@ -296,6 +311,7 @@ def run_all(
                     spec.command, stdout=log, stderr=subprocess.STDOUT, env=child_env
                 )
                 running[process] = (spec, log, time.monotonic(), time.time())
+                _record_invocation(spec.run_dir, running[process][3], None, processes, child_env)
                 echo(f"[start] {spec.name} ({spec.status}) pid {process.pid}")
             finished = [p for p in running if p.poll() is not None]
             for process in finished:
@@ -315,6 +331,10 @@ def run_all(
                 )
                 if on_finish is not None:
                     on_finish(spec, code)
+            if time.monotonic() - last_heartbeat >= heartbeat:
+                last_heartbeat = time.monotonic()
+                for spec, _, _, started in running.values():
+                    _record_invocation(spec.run_dir, started, None, processes, child_env)
             if not finished and running:
                 time.sleep(poll_interval)
     except BaseException:
