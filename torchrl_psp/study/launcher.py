@@ -10,6 +10,8 @@ and records the wall-clock time and the machine of each process in the run's
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import shlex
@@ -235,9 +237,6 @@ def _record_invocation(
     """Writes the line of :data:`INVOCATIONS_FILE` of the process started at ``started``
     (its header first, in a new file): replaces that process's line if it is the last one,
     appends it otherwise. ``code=None`` (still running) leaves the exit code empty."""
-    import csv
-    import io
-
     path = run_dir / INVOCATIONS_FILE
     end = time.time()
     row = [
@@ -310,8 +309,9 @@ def run_all(
                 process = subprocess.Popen(
                     spec.command, stdout=log, stderr=subprocess.STDOUT, env=child_env
                 )
-                running[process] = (spec, log, time.monotonic(), time.time())
-                _record_invocation(spec.run_dir, running[process][3], None, processes, child_env)
+                started = time.time()
+                running[process] = (spec, log, time.monotonic(), started)
+                _record_invocation(spec.run_dir, started, None, processes, child_env)
                 echo(f"[start] {spec.name} ({spec.status}) pid {process.pid}")
             finished = [p for p in running if p.poll() is not None]
             for process in finished:
