@@ -61,6 +61,18 @@ def test_model_loss_classes_per_variant(tiny_agent):
         make_model_loss(tiny_agent, "tia")
 
 
+def test_adversarial_epsilon_sets_the_reversed_gradient_scale(tiny_agent):
+    assert make_model_loss(tiny_agent, "psp").adversarial_head.epsilon == 1e3  # the paper's
+    head = make_model_loss(tiny_agent, "psp_noseg", adversarial_epsilon=30.0).adversarial_head
+    assert head.epsilon == 30.0
+    encoded = torch.randn(3, head.in_features, requires_grad=True)
+    head(encoded).sum().backward()
+    reference = torch.autograd.grad(head.mlp(encoded).sum(), encoded)[0]
+    torch.testing.assert_close(encoded.grad, -30.0 * reference)
+    with pytest.raises(ValueError, match="variant=psp_noadv has no adversarial action head"):
+        make_model_loss(tiny_agent, "psp_noadv", adversarial_epsilon=30.0)
+
+
 def test_heads_owned_by_the_loss_are_optimised(tiny_agent):
     loss = make_variant_loss(tiny_agent, "psp")
     stepper = make_optimization_stepper(loss)

@@ -67,6 +67,9 @@ def test_default_and_preset_configs_are_valid():
         ({"optim.actor_lr": -1e-4}, "optim.actor_lr must be a positive number"),
         ({"optim.lr": 0}, "optim.lr must be a positive number"),
         ({"optim.entropy_bonus": -1.0}, "optim.entropy_bonus must be >= 0"),
+        ({"psp.epsilon": -1.0}, "psp.epsilon must be null or a number >= 0"),
+        ({"psp.epsilon": "big"}, "psp.epsilon must be null or a number >= 0, got 'big'"),
+        ({"variant": "psp_noadv", "psp.epsilon": 30.0}, "variant=psp_noadv has no adversarial"),
     ],
 )
 def test_configuration_errors_name_the_setting(overrides, message):
@@ -178,6 +181,20 @@ def test_replay_refresh_writes_each_posterior_into_the_next_stored_step(tmp_path
     assert all(torch.count_nonzero(stored[i]) == 0 for i in first_only)  # not overwritten
     with pytest.raises(ValueError, match="batch shape"):
         replay.refresh_states(context[:, :3], index, ["state"])
+
+
+def test_psp_epsilon_reaches_the_adversarial_head_and_older_runs_keep_the_paper_value(tmp_path):
+    from torchrl_psp.training import build_run_parts
+
+    parts = build_run_parts(config(**{"psp.epsilon": 30.0}), with_envs=False)
+    assert parts.loss.model_loss.adversarial_head.epsilon == 30.0
+    old = config()
+    old.pop("psp")  # a run made before the setting existed
+    OmegaConf.save(old, tmp_path / "config.yaml")
+    cfg = load_run_config(tmp_path)
+    assert cfg.psp.epsilon is None
+    parts = build_run_parts(cfg, with_envs=False)
+    assert parts.loss.model_loss.adversarial_head.epsilon == 1e3
 
 
 def test_the_recipe_builds_dreamerpro_without_decoder():

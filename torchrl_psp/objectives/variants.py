@@ -75,7 +75,13 @@ class DreamerV3VariantLoss(DreamerV3Loss):
         return super().forward(sample)
 
 
-def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> DreamerV3ModelLoss:
+def make_model_loss(
+    agent: DreamerV3Agent,
+    variant: str = "psp",
+    *,
+    adversarial_epsilon: float | None = None,
+    **kwargs,
+) -> DreamerV3ModelLoss:
     """World-model loss of a variant, for the agent of :func:`~torchrl_psp.modules.make_dreamer_v3`.
 
     DreamerV3 settings: separate KL terms (dynamics 0.5, representation 0.1, free
@@ -89,12 +95,17 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
     Args:
         agent: the agent.
         variant: a key of :data:`VARIANTS`.
-        **kwargs: replace or add arguments of the loss class (e.g. ``alpha``,
-            ``epsilon`` of the adversarial head via ``adversarial_head=...``).
+        adversarial_epsilon: scale of the reversed gradient that PSP's adversarial head
+            gives the encoder; ``None``: the paper's ``1e3``
+            (:class:`~torchrl_psp.modules.AdversarialActionHead`'s default). Only for
+            variants with the head.
+        **kwargs: replace or add arguments of the loss class (e.g. ``alpha``, or a
+            whole ``adversarial_head=...``).
 
     Raises:
-        ValueError: a variant without world model, or a reconstructing variant for an
-            agent without decoder.
+        ValueError: a variant without world model, a reconstructing variant for an
+            agent without decoder, or ``adversarial_epsilon`` for a variant without
+            the adversarial head.
 
     Examples:
         >>> from torchrl.data import Bounded
@@ -114,6 +125,12 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
         raise ValueError(
             f"variant={variant} reconstructs images: it needs an agent with a decoder "
             "(make_dreamer_v3(..., decoder=True)); this one was built with decoder=False."
+        )
+    if adversarial_epsilon is not None and not spec.adversarial_head:
+        raise ValueError(
+            f"adversarial_epsilon={adversarial_epsilon} is set, but variant={variant} has no "
+            "adversarial action head; variants with one: "
+            f"{sorted(name for name, s in VARIANT_SPECS.items() if s.adversarial_head)}."
         )
     config = agent.config
     world_model = agent.world_model
@@ -140,8 +157,9 @@ def make_model_loss(agent: DreamerV3Agent, variant: str = "psp", **kwargs) -> Dr
                 head_output_key="state_value" if value else "loc",
             )
         if spec.adversarial_head:
+            epsilon = {} if adversarial_epsilon is None else {"epsilon": adversarial_epsilon}
             options["adversarial_head"] = AdversarialActionHead(
-                agent.encoded_dim, agent.action_dim, num_cells=config.mlp_units
+                agent.encoded_dim, agent.action_dim, num_cells=config.mlp_units, **epsilon
             )
         options["use_segments"] = spec.segments
         loss_class = PSPModelLoss

@@ -86,6 +86,7 @@ _ADDED_SETTINGS = {
     "optim.entropy_bonus": 3e-4,
     "optim.max_consecutive_skips": 5,
     "replay.refresh_states": False,
+    "psp.epsilon": None,
 }
 
 
@@ -235,7 +236,8 @@ def config_errors(cfg: Any) -> list[str]:
     variant gets the entries its loss needs (``sd_approx`` and ``sd_l2`` need a *learned*
     task mask, ``sd_gt`` the ground truth, PSP segments), that a SAM checkpoint exists
     when SAM is used, the image size against the encoder, every size and rate of the
-    schedule (type and range), and the device. Nothing is built.
+    schedule (type and range), ``psp.epsilon`` against the variant, and the device.
+    Nothing is built.
     """
     from omegaconf import OmegaConf
 
@@ -326,6 +328,16 @@ def config_errors(cfg: Any) -> list[str]:
     entropy_bonus = cfg.optim.entropy_bonus
     if not _is_number(entropy_bonus) or entropy_bonus < 0:
         errors.append(f"optim.entropy_bonus must be >= 0, got {entropy_bonus!r}.")
+    epsilon = OmegaConf.select(cfg, "psp.epsilon", default=None)
+    if epsilon is not None:
+        if not _is_number(epsilon) or epsilon < 0:
+            errors.append(f"psp.epsilon must be null or a number >= 0, got {epsilon!r}.")
+        elif variant in VARIANTS and not VARIANTS[variant].adversarial_head:
+            with_head = sorted(name for name, spec in VARIANTS.items() if spec.adversarial_head)
+            errors.append(
+                f"psp.epsilon={epsilon} is set, but variant={variant} has no adversarial "
+                f"action head (variants with one: {with_head}); leave psp.epsilon null."
+            )
     ratio = cfg.replay.replay_ratio
     if not _is_number(ratio) or ratio <= 0:
         errors.append(f"replay.replay_ratio must be positive, got {ratio!r}.")

@@ -152,6 +152,7 @@ def build_run_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
         horizon=cfg.optim.horizon,
         use_reinforce=cfg.optim.actor_gradient == "reinforce",
         entropy_bonus=cfg.optim.entropy_bonus,
+        model_loss_kwargs=psp_loss_options(cfg),
     )
     execution = learner_execution(cfg.optim.compile, device.type, cfg.variant)
     compile_step = execution == "step"
@@ -187,6 +188,23 @@ def build_run_parts(cfg: Any, *, with_envs: bool = True) -> RunParts:
         execution=execution,
         compiled=compiled,
     )
+
+
+def psp_loss_options(cfg: Any) -> dict[str, Any]:
+    """The ``psp`` section's settings as :func:`~torchrl_psp.objectives.make_model_loss` options.
+
+    ``psp.epsilon`` (``null``: the paper's ``1e3``) becomes ``adversarial_epsilon``; a run
+    configuration saved before the section existed gives no options.
+
+    Examples:
+        >>> from omegaconf import OmegaConf
+        >>> psp_loss_options(OmegaConf.create({"psp": {"epsilon": 30.0}}))
+        {'adversarial_epsilon': 30.0}
+        >>> psp_loss_options(OmegaConf.create({"psp": {"epsilon": None}}))
+        {}
+    """
+    epsilon = OmegaConf.select(cfg, "psp.epsilon", default=None)
+    return {} if epsilon is None else {"adversarial_epsilon": float(epsilon)}
 
 
 def replay_keys(parts: RunParts) -> list:
