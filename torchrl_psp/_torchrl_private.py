@@ -19,12 +19,17 @@ importing it with another TorchRL version warns once (:func:`torchrl_version_pro
 * :func:`clear_loss_weakrefs` -- ``LossModule._clear_weakrefs``.
 * :func:`serial_sub_envs` and :func:`wrapped_env` -- ``SerialEnv._envs`` and the
   ``_env`` of TorchRL's env wrappers (the ``dm_control`` environment).
+* :func:`ray_weight_sync_timeout` -- ``torchrl.weight_update._ray._DIST_TIMEOUT`` (how
+  long the Ray collector's weight synchronisation waits for its workers to connect).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -38,6 +43,7 @@ __all__ = [
     "clear_loss_weakrefs",
     "is_channel_rms_norm",
     "posterior_logits",
+    "ray_weight_sync_timeout",
     "serial_sub_envs",
     "straight_through",
     "torchrl_version_problem",
@@ -193,3 +199,33 @@ def wrapped_env(env: Any) -> Any | None:
     the ``dm_control`` environment, whose ``physics`` the transforms render.
     """
     return getattr(env, "_env", None)
+
+
+@contextlib.contextmanager
+def ray_weight_sync_timeout(seconds: float) -> Iterator[None]:
+    """Lets the Ray collector's first weight synchronisation wait ``seconds`` for its workers.
+
+    TorchRL 0.14 fixes the wait at 60 s (``torchrl.weight_update._ray._DIST_TIMEOUT``,
+    read when the process group is made). On a machine whose cores are busy, Ray workers
+    can take longer than that to connect, and the run would fail although nothing is
+    wrong. Inside this context the sender waits up to ``seconds``; the previous value is
+    restored on exit.
+
+    Examples:
+        >>> from torchrl.weight_update import _ray
+        >>> with ray_weight_sync_timeout(600):
+        ...     _ray._DIST_TIMEOUT.total_seconds()
+        600.0
+        >>> _ray._DIST_TIMEOUT.total_seconds()
+        60.0
+    """
+    from torchrl.weight_update import _ray
+
+    previous = getattr(_ray, "_DIST_TIMEOUT", None)
+    if not isinstance(previous, timedelta):
+        raise _missing("torchrl.weight_update._ray._DIST_TIMEOUT")
+    _ray._DIST_TIMEOUT = timedelta(seconds=seconds)
+    try:
+        yield
+    finally:
+        _ray._DIST_TIMEOUT = previous

@@ -120,3 +120,17 @@ def test_serial_sub_envs_and_the_wrapped_dm_control_env():
     assert physics[0] is not physics[1] and hasattr(physics[0], "render")
     assert private.wrapped_env(object()) is None
     env.close()
+
+
+def test_ray_weight_sync_timeout_is_read_by_the_sender_and_restored():
+    import inspect
+
+    from torchrl.weight_update import _ray
+
+    before = _ray._DIST_TIMEOUT
+    with private.ray_weight_sync_timeout(123):
+        assert _ray._DIST_TIMEOUT.total_seconds() == 123
+    assert _ray._DIST_TIMEOUT == before
+    # the sender reads the module global when it makes its process group
+    source = inspect.getsource(_ray.RayWeightSyncScheme._setup_distributed_connection_sender)
+    assert "_DIST_TIMEOUT" in source

@@ -32,6 +32,7 @@ from tensordict import TensorDictBase
 from torchrl.collectors import Collector
 from torchrl.envs import EnvBase
 
+from torchrl_psp._torchrl_private import ray_weight_sync_timeout
 from torchrl_psp.training.replay import TRAJ_KEY
 
 __all__ = [
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 
 # RayCollector loops while collected < total_frames: -1 ("forever" elsewhere) yields nothing.
 _RAY_TOTAL_FRAMES = sys.maxsize
+
+#: How long the first weight synchronisation waits for the Ray workers to connect (TorchRL's
+#: own wait is 60 s, which workers starting on a machine with busy cores can exceed).
+RAY_CONNECT_SECONDS = 600
 
 
 class CollectionWorkerDied(RuntimeError):
@@ -143,8 +148,10 @@ class RayCollection:
                 info["host"],
                 info["MUJOCO_GL"],
             )
-        # Starts the weight synchronisation now (TorchRL warns when iteration starts first).
-        collector.update_policy_weights_()
+        # Starts the weight synchronisation now (TorchRL warns when iteration starts first);
+        # workers slowed by a busy machine get RAY_CONNECT_SECONDS to connect, not 60.
+        with ray_weight_sync_timeout(RAY_CONNECT_SECONDS):
+            collector.update_policy_weights_()
 
     def __iter__(self) -> Iterator[TensorDictBase]:
         errors = _ray_errors()
