@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["VARIANT_SPECS", "VariantSpec", "variant_spec"]
+__all__ = ["ADVERSARIAL_HEAD_VARIANTS", "VARIANT_SPECS", "VariantSpec", "variant_spec"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,12 @@ VARIANT_SPECS: dict[str, VariantSpec] = {
         ),
     )
 }
+
+
+#: The variants with PSP's adversarial action head (those ``psp.epsilon`` applies to).
+ADVERSARIAL_HEAD_VARIANTS: tuple[str, ...] = tuple(
+    sorted(name for name, spec in VARIANT_SPECS.items() if spec.adversarial_head)
+)
 
 
 def variant_spec(name: str) -> VariantSpec:

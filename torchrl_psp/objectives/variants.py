@@ -23,7 +23,7 @@ from torchrl_psp.objectives.dreamerpro import DreamerProModelLoss, dreamerpro_co
 from torchrl_psp.objectives.psp import PSPModelLoss
 from torchrl_psp.objectives.reconstruction import ImageReconstructionModelLoss, check_image_scale
 from torchrl_psp.objectives.sd import SDModelLoss
-from torchrl_psp.variants import VARIANT_SPECS, variant_spec
+from torchrl_psp.variants import ADVERSARIAL_HEAD_VARIANTS, VARIANT_SPECS, variant_spec
 
 __all__ = [
     "VARIANTS",
@@ -129,8 +129,7 @@ def make_model_loss(
     if adversarial_epsilon is not None and not spec.adversarial_head:
         raise ValueError(
             f"adversarial_epsilon={adversarial_epsilon} is set, but variant={variant} has no "
-            "adversarial action head; variants with one: "
-            f"{sorted(name for name, s in VARIANT_SPECS.items() if s.adversarial_head)}."
+            f"adversarial action head; variants with one: {list(ADVERSARIAL_HEAD_VARIANTS)}."
         )
     config = agent.config
     world_model = agent.world_model

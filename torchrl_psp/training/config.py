@@ -243,6 +243,7 @@ def config_errors(cfg: Any) -> list[str]:
 
     from torchrl_psp.envs.factory import DISTRACTORS
     from torchrl_psp.modules.dreamer_config import DREAMER_V3_PRESETS
+    from torchrl_psp.variants import ADVERSARIAL_HEAD_VARIANTS
     from torchrl_psp.variants import VARIANT_SPECS as VARIANTS
 
     errors: list[str] = []
@@ -333,10 +334,10 @@ def config_errors(cfg: Any) -> list[str]:
         if not _is_number(epsilon) or epsilon < 0:
             errors.append(f"psp.epsilon must be null or a number >= 0, got {epsilon!r}.")
         elif variant in VARIANTS and not VARIANTS[variant].adversarial_head:
-            with_head = sorted(name for name, spec in VARIANTS.items() if spec.adversarial_head)
             errors.append(
                 f"psp.epsilon={epsilon} is set, but variant={variant} has no adversarial "
-                f"action head (variants with one: {with_head}); leave psp.epsilon null."
+                f"action head (variants with one: {list(ADVERSARIAL_HEAD_VARIANTS)}); leave "
+                "psp.epsilon null."
             )
     ratio = cfg.replay.replay_ratio
     if not _is_number(ratio) or ratio <= 0:
