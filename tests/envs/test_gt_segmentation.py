@@ -10,6 +10,7 @@ from torchrl.testing.mocking_classes import ContinuousActionConvMockEnv
 
 from tests.envs.helpers import dmc_pixels, with_transform
 from torchrl_psp.envs import GroundTruthSegmentation, ReafferentBackground, VideoBackground
+from torchrl_psp.envs.gt_segmentation import task_mask_from_segments
 
 
 def _reference(physics, size=64, camera_id=0):
@@ -48,6 +49,16 @@ def test_reacher_target_is_a_task_object():
     assert not td["task_mask"][td["segments"] == ground].any()
     without = with_transform(GroundTruthSegmentation(task_geoms=()), domain="reacher", task="easy")
     assert not without.reset()["task_mask"][td["segments"] == target].any()
+
+
+def test_task_mask_rebuilt_from_stored_segments():
+    for domain, task in (("cheetah", "run"), ("reacher", "easy")):
+        env = with_transform(GroundTruthSegmentation(), domain=domain, task=task)
+        td = env.rollout(3)["next"]
+        model = env.base_env._env.physics.model
+        assert torch.equal(task_mask_from_segments(td["segments"], model), td["task_mask"])
+    with pytest.raises(ValueError, match=f"geom-level ids are 0..{model.ngeom}"):
+        task_mask_from_segments(torch.tensor([model.ngeom + 1]), model)
 
 
 def test_body_level():

@@ -20,7 +20,7 @@ from torchrl_psp.keys import (
     task_mask_spec,
 )
 
-__all__ = ["GroundTruthSegmentation", "DEFAULT_TASK_GEOMS"]
+__all__ = ["GroundTruthSegmentation", "DEFAULT_TASK_GEOMS", "task_mask_from_segments"]
 
 #: World-body geoms that belong to the task (DeepMind Control puts reacher's target on
 #: the world body, so "bodies other than the world" alone would miss it).
@@ -52,6 +52,35 @@ class _Lookup:
         objid, objtype = segmentation[..., 0], segmentation[..., 1]
         index = np.where(objtype == _MJOBJ_GEOM, objid + 1, 0)
         return self.segment_ids[index], self.task[index]
+
+
+def task_mask_from_segments(
+    segments: torch.Tensor, model: Any, task_geoms: Sequence[str] = DEFAULT_TASK_GEOMS
+) -> torch.Tensor:
+    """The ``"task_mask"`` that :class:`GroundTruthSegmentation` writes, from stored geom-level ``"segments"``.
+
+    For data recorded without the mask (a replay that keeps only ``"segments"``).
+
+    Args:
+        segments: geom-level segment ids (``level="geom"``, the default), any shape.
+        model: the MuJoCo model the ids come from (``physics.model`` of the task).
+        task_geoms: as in :class:`GroundTruthSegmentation`.
+
+    Examples:
+        >>> from dm_control import suite
+        >>> model = suite.load("cartpole", "swingup").physics.model
+        >>> cart = model.name2id("cart", "geom") + 1
+        >>> task_mask_from_segments(torch.tensor([0, 1, cart]), model).tolist()
+        [False, False, True]
+    """
+    table = torch.from_numpy(_Lookup(model, "geom", task_geoms).task)
+    ids = segments.long()
+    if ids.numel() and (ids.min() < 0 or ids.max() >= len(table)):
+        raise ValueError(
+            f"segments hold ids {int(ids.min())}..{int(ids.max())}; this model's geom-level "
+            f"ids are 0..{len(table) - 1}."
+        )
+    return table[ids]
 
 
 class GroundTruthSegmentation(PhysicsTransform):
