@@ -24,11 +24,9 @@ replay could be saved while this reads it.
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
-from torchrl_psp.training import open_run
+from torchrl_psp.training import open_run_for_replay_batches
 
 
 def term_gradients(
@@ -65,16 +63,10 @@ def gradient_table(gradients: dict[str, torch.Tensor]) -> dict[str, tuple[float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir")
-    parser.add_argument("--batches", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.manual_seed(args.seed)
     # one backward pass per term through the same graph: compiled regions must keep
     # their saved buffers for the next pass
     torch._functorch.config.donated_buffer = False
-    run = open_run(args.run_dir, replay=True)
+    args, run = open_run_for_replay_batches(__doc__.split("\n")[0])
     loss = run.parts.loss.model_loss
     parameters = [p for p in run.parts.agent.encoder.parameters() if p.requires_grad]
     rows: dict[str, list[tuple[float, float, float]]] = {}
@@ -88,11 +80,7 @@ def main() -> None:
             rows.setdefault(term, []).append(row)
         if "adv_action_r2" in losses.keys():
             r2.append(losses.get("adv_action_r2").item())
-    print(
-        f"{args.run_dir}: variant {run.parts.cfg.variant}, {run.counters.get('updates', 0)} "
-        f"updates, {args.batches} batches of {run.parts.cfg.replay.batch_size}x"
-        f"{run.parts.cfg.replay.sequence_length}"
-    )
+    print(run.describe(args.batches))
     print("| term | encoder gradient norm | share | cosine with the rest |")
     print("|---|---:|---:|---:|")
     for term, values in rows.items():

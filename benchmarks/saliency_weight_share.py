@@ -29,14 +29,12 @@ replay could be saved while this reads it.
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 from torchrl_psp.envs.gt_segmentation import task_mask_from_segments
 from torchrl_psp.keys import SEGMENTS_KEY
 from torchrl_psp.objectives.weights import finite_magnitude, per_image_quantile, segment_weights
-from torchrl_psp.training import open_run
+from torchrl_psp.training import open_run_for_replay_batches
 
 
 def mask_shares(weights: torch.Tensor, error: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
@@ -138,13 +136,7 @@ _LABELS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir")
-    parser.add_argument("--batches", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.manual_seed(args.seed)
-    run = open_run(args.run_dir, replay=True)
+    args, run = open_run_for_replay_batches(__doc__.split("\n")[0])
     cfg = run.parts.cfg
     loss = run.parts.loss.model_loss
     if getattr(loss, "saliency", None) is None:
@@ -195,10 +187,7 @@ def main() -> None:
             values.update(mask_shares(weights, error, mask))
             for name, value in values.items():
                 rows[setting].setdefault(name, []).append(value)
-    print(
-        f"{args.run_dir}: variant {cfg.variant}, {run.counters.get('updates', 0)} updates, "
-        f"{args.batches} batches of {cfg.replay.batch_size}x{cfg.replay.sequence_length}"
-    )
+    print(run.describe(args.batches))
     print("| quantity | " + " | ".join(settings) + " |")
     print("|---|" + "---:|" * len(settings))
     for name, label in _LABELS.items():

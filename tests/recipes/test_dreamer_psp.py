@@ -58,19 +58,36 @@ def read_scalar(run_dir: Path, name: str) -> list[tuple[int, float]]:
     return [(int(step), float(value)) for step, value in rows]
 
 
-def run_diagnostics(run_dir: Path) -> subprocess.CompletedProcess:
-    """``benchmarks/world_model_diagnostics.py`` on a finished run (40 steps).
+def run_diagnostics(
+    run_dir: Path, script: str = "world_model_diagnostics.py", *args: str
+) -> subprocess.CompletedProcess:
+    """A ``benchmarks/`` script that reads a finished run (default: the world-model
+    diagnostics, 40 steps).
 
     The test waits on the process's exit; the timeout only guards against a hang (it
     takes seconds alone on a core), so a busy machine does not fail it.
     """
-    diagnostics = RECIPE.parents[1] / "benchmarks" / "world_model_diagnostics.py"
+    args = args or (("--steps", "40") if script == "world_model_diagnostics.py" else ())
+    diagnostics = RECIPE.parents[1] / "benchmarks" / script
     return subprocess.run(
-        [sys.executable, str(diagnostics), str(run_dir), "--steps", "40"],
+        [sys.executable, str(diagnostics), str(run_dir), *args],
         capture_output=True,
         text=True,
         timeout=1800,
     )
+
+
+def table_values(stdout: str) -> dict[str, list[float]]:
+    """The numeric cells of each row of a markdown table printed by a benchmark."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) > 1:
+            try:
+                rows[cells[0]] = [float(c) for c in cells[1:]]
+            except ValueError:
+                continue  # the header and the rule
+    return rows
 
 
 @pytest.mark.parametrize("variant", ["psp", "sd_gt"])
@@ -108,6 +125,18 @@ def test_smoke_preset_trains_evaluates_and_writes_everything(tmp_path, variant):
     assert (run_dir / "videos" / "eval_00000600.mp4").stat().st_size > 0
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     assert state["counters"]["updates"] == 50 and state["counters"]["env_steps"] == 600
+    if variant == "psp":  # the replay-batch diagnostics read its checkpoint and replay
+        result = run_diagnostics(run_dir, "saliency_weight_share.py", "--batches", "1")
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows = table_values(result.stdout)
+        fraction = rows["agent pixels (fraction of the image)"]
+        assert 0 < fraction[0] < 1 and fraction[0] == fraction[1]
+        assert all(0 <= share <= 1 for share in rows["agent's share of the weights"])
+        result = run_diagnostics(run_dir, "encoder_gradient_share.py", "--batches", "1")
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows = table_values(result.stdout)
+        assert {"loss_model_reco", "loss_model_adv"} <= set(rows)
+        assert math.isclose(sum(values[1] for values in rows.values()), 1.0, abs_tol=0.01)
     if variant == "sd_gt":  # the diagnostics of a finished run read its checkpoint
         result = run_diagnostics(run_dir)
         assert result.returncode == 0, result.stderr[-3000:]

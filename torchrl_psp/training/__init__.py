@@ -47,6 +47,7 @@ _EXPORTS = {
     "RunParts": "parts",
     "build_run_parts": "parts",
     "open_run": "parts",
+    "open_run_for_replay_batches": "parts",
     "updates_due": "parts",
     "DreamerTrainer": "trainer",
 }

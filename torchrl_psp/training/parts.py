@@ -10,8 +10,9 @@ scripts use it. :func:`updates_due` is the replay-ratio arithmetic, in one place
 
 from __future__ import annotations
 
+import argparse
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,15 @@ class OpenedRun:
     counters: dict[str, int]
     replay: SequenceReplay | None = None
 
+    def describe(self, batches: int) -> str:
+        """One line naming the run, its variant, its updates and ``batches`` replay batches."""
+        replay = self.parts.cfg.replay
+        return (
+            f"{self.run_dir}: variant {self.parts.cfg.variant}, "
+            f"{self.counters.get('updates', 0)} updates, {batches} batches of "
+            f"{replay.batch_size}x{replay.sequence_length}"
+        )
+
 
 def open_run(run_dir: str | Path, *, device: str | None = None, replay: bool = False) -> OpenedRun:
     """Opens a finished or running run for reading: its config, models and counters.
@@ -278,3 +288,20 @@ def open_run(run_dir: str | Path, *, device: str | None = None, replay: bool = F
     if replay:
         opened.replay = open_replay(parts, run_dir / "replay", resume=True)
     return opened
+
+
+def open_run_for_replay_batches(
+    description: str, argv: Sequence[str] | None = None
+) -> tuple[argparse.Namespace, OpenedRun]:
+    """The command line of the scripts that read a run on batches of its replay.
+
+    Parses ``run_dir [--batches N] [--seed S]`` (defaults 4 and 0), seeds torch with
+    ``S`` and opens the run with its replay (:func:`open_run`).
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("run_dir")
+    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+    return args, open_run(args.run_dir, replay=True)
