@@ -77,16 +77,6 @@ def mask_shares(weights: torch.Tensor, error: torch.Tensor, mask: torch.Tensor) 
     }
 
 
-_LABELS = {
-    "agent_fraction": "agent pixels (fraction of the image)",
-    "weight_agent": "mean weight on agent pixels",
-    "weight_background": "mean weight on background pixels",
-    "weight_share": "agent's share of the weights",
-    "error_share_unweighted": "agent's share of the reconstruction error, unweighted",
-    "error_share_weighted": "agent's share of the reconstruction error, weighted",
-}
-
-
 def salience_contrast(
     salience: torch.Tensor, mask: torch.Tensor, quantile: float
 ) -> dict[str, float]:
@@ -182,9 +172,10 @@ def main() -> None:
                 alpha=loss.alpha,
                 quantile=quantile,
             )
-            values = {"agent_fraction": mask.float().mean().item()}
-            values.update(salience_contrast(salience, mask, quantile))
-            values.update(mask_shares(weights, error, mask))
+            values = {
+                **mask_shares(weights, error, mask),
+                **salience_contrast(salience, mask, quantile),
+            }
             for name, value in values.items():
                 rows[setting].setdefault(name, []).append(value)
     print(run.describe(args.batches))
