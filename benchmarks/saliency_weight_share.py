@@ -1,27 +1,40 @@
-"""Where a PSP run's reconstruction weights go: agent pixels or background, from its checkpoint.
+"""Where a run's policy looks, and where PSP's reconstruction weights go: agent or background.
 
-Loads a run with saliency weights (``psp``, ``psp_noseg``, ``psp_noadv``; read only,
-:func:`~torchrl_psp.training.open_run`), draws ``--batches`` batches from its replay and
-runs its world-model loss on each, which computes PSP's weights ``W''`` from the policy's
-saliency as in training. With the ground-truth segments stored in the replay (the task
-mask is rebuilt from them, :func:`~torchrl_psp.envs.gt_segmentation.task_mask_from_segments`),
-it prints, averaged over the batches:
+Loads a run (read only, :func:`~torchrl_psp.training.open_run`), draws ``--batches``
+batches from its replay and rebuilds the ground-truth agent mask of every frame (from the
+stored segments, :func:`~torchrl_psp.envs.gt_segmentation.task_mask_from_segments`, or
+from the stored task mask, which ``sd_gt`` keeps instead). It prints, averaged over the
+batches:
 
 * the fraction of pixels that belong to the agent (the task mask);
+* the policy's salience per pixel (PSP Eq. 1) on the agent over that on the background,
+  raw and after the 99th-percentile clip (Eq. 2), and how many agent pixels the clip
+  lowers;
 * the mean weight on agent pixels and on background pixels (the weights average 1 over
-  each image, SPEC section 2);
-* the agent's share of the weights, and its share of the reconstruction error before and
-  after weighting (``sum mask * e / sum e`` with ``e`` the per-pixel error summed over
-  colour channels, times ``W''`` for the weighted one): what the world model is asked
-  to spend its image loss on.
+  each image, SPEC section 2) and the agent's share of the weights;
+* for a run that trains with PSP's weights, the agent's share of the reconstruction
+  error before and after weighting (``sum mask * e / sum e`` with ``e`` the per-pixel
+  error summed over colour channels, times ``W''`` for the weighted one): what the
+  world model is asked to spend its image loss on.
 
-PSP's design (PSP Fig. 5) is that the agent's share grows with the weighting. The run
-must have been recorded with ``env.segmentation=gt`` so that the replay holds
-``("next", "segments")``.
+A run with saliency weights (``psp``, ``psp_noseg``, ``psp_noadv``) runs its world-model
+loss on each batch, which computes ``W''`` as in training. Any other variant with
+DreamerV3's actor (``dreamer``, ``sd_gt``, ``dreamerpro``, ...) gets the same salience
+from a :class:`~torchrl_psp.modules.PolicySaliency` over its own encoder, posterior and
+actor (beliefs and posterior samples from its world-model loss, DreamerPro's
+augmentation shift set to zero), and the weights PSP *would* compute from it (PSP's
+defaults; within segments where the replay has them, per pixel otherwise). PSP's design
+(PSP Fig. 5) is that the salience, and with it the weights, sit on the agent. The run
+must have been recorded with ``env.segmentation=gt``.
 
 Usage::
 
     python benchmarks/saliency_weight_share.py <run directory> [--batches 4]
+    python benchmarks/saliency_weight_share.py <run directory> --episodes 2
+
+``--episodes N`` reads N evaluation episodes played by the run's policy (its mode, in the
+run's evaluation environment) instead of replay batches: the way to measure variants
+whose replay keeps no segmentation (``dreamer``, ``dreamerpro``).
 
 Nothing is written into the run directory. Copy a running run's directory first if its
 replay could be saved while this reads it.
@@ -29,12 +42,20 @@ replay could be saved while this reads it.
 
 from __future__ import annotations
 
+import argparse
+import inspect
+from collections.abc import Iterator
+
 import torch
+from tensordict import TensorDictBase
 
 from torchrl_psp.envs.gt_segmentation import task_mask_from_segments
-from torchrl_psp.keys import SEGMENTS_KEY
+from torchrl_psp.keys import SEGMENTS_KEY, TASK_MASK_KEY
+from torchrl_psp.modules import PolicySaliency
+from torchrl_psp.objectives import PSPModelLoss
 from torchrl_psp.objectives.weights import finite_magnitude, per_image_quantile, segment_weights
 from torchrl_psp.training import open_run_for_replay_batches
+from torchrl_psp.training.evaluation import evaluate_policy
 
 
 def mask_shares(weights: torch.Tensor, error: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
@@ -125,15 +146,86 @@ _LABELS = {
 }
 
 
+def _trained_weights(
+    loss, sample, captured: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Salience and per-pixel reconstruction error of a variant that trains with PSP's weights."""
+    _, output = loss(sample)
+    target, prediction = loss._target_and_prediction(loss._images(sample), output)
+    error = loss._pixel_error(target, prediction.detach()).sum(-3)
+    return captured["salience"], error
+
+
+def _policy_salience(run, loss, saliency: PolicySaliency, sample) -> torch.Tensor:
+    """The policy's salience on the replay images, for a variant that does not compute it.
+
+    The beliefs and posterior samples come from the variant's own world-model loss on the
+    sample (DreamerPro's random shift set to zero, so that they belong to the images the
+    policy sees when it acts).
+    """
+    if hasattr(loss, "max_shift"):
+        loss.max_shift = 0
+    with torch.no_grad():
+        _, output = loss(sample)
+    belief, state = output.get(("next", "belief")), output.get(("next", "state"))
+    images = sample.get(("next", run.parts.agent.pixels_key))
+    return saliency.gradient(images, belief, state).abs().sum(-3)
+
+
+def _agent_mask(sample, model, run) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The sample's segments (or ``None``) and the agent mask ``(*batch, H, W)``.
+
+    The mask is rebuilt from the stored segments, or read from the stored task mask
+    (``sd_gt`` keeps the mask, not the segments).
+    """
+    height, width = sample.get(("next", run.parts.agent.pixels_key)).shape[-2:]
+    frame_shape = (*sample.batch_size, height, width)
+    segments = sample.get(("next", SEGMENTS_KEY), None)
+    if segments is not None:
+        return segments, task_mask_from_segments(segments, model).reshape(frame_shape)
+    task_mask = sample.get(("next", TASK_MASK_KEY), None)
+    if task_mask is None:
+        raise ValueError(
+            f"{run.run_dir}: the replay has neither ('next', {SEGMENTS_KEY!r}) nor ('next', "
+            f"{TASK_MASK_KEY!r}): variant {run.parts.cfg.variant!r} stores no ground-truth "
+            "segmentation, so the agent mask cannot be rebuilt."
+        )
+    return None, task_mask.bool().reshape(frame_shape)
+
+
+def _episodes_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=0,
+        help="read N evaluation episodes played by the run's policy (its mode) instead of "
+        "replay batches (for variants whose replay keeps no segmentation)",
+    )
+
+
+def _samples(args: argparse.Namespace, run) -> Iterator[TensorDictBase]:
+    """``args.batches`` replay batches, or ``args.episodes`` evaluation episodes ``(1, T)``.
+
+    An evaluation episode keeps the loss's entries and the environment's segmentation,
+    as the trainer's figures do.
+    """
+    if not args.episodes:
+        for _ in range(args.batches):
+            yield run.replay.sample()
+        return
+    keys = [*run.parts.loss.in_keys, ("next", SEGMENTS_KEY), ("next", TASK_MASK_KEY)]
+    max_steps = run.parts.cfg.eval.max_steps
+    for _ in range(args.episodes):
+        episode = evaluate_policy(run.parts.eval_env, run.parts.policy, 1, max_steps)
+        yield episode.first_episode.select(*keys, strict=False).unsqueeze(0)
+
+
 def main() -> None:
-    args, run = open_run_for_replay_batches(__doc__.split("\n")[0])
+    args, run = open_run_for_replay_batches(
+        __doc__.split("\n")[0], add_arguments=_episodes_argument
+    )
     cfg = run.parts.cfg
     loss = run.parts.loss.model_loss
-    if getattr(loss, "saliency", None) is None:
-        raise ValueError(
-            f"{args.run_dir}: variant {cfg.variant!r} computes no saliency weights; this "
-            "measures the psp and psp_noadv variants."
-        )
     if cfg.env.segmentation != "gt":
         raise ValueError(
             f"{args.run_dir}: recorded with env.segmentation={cfg.env.segmentation!r}; the "
@@ -142,46 +234,69 @@ def main() -> None:
     from dm_control import suite
 
     model = suite.load(cfg.env.domain, cfg.env.task).physics.model
-    captured = {}
-    weights_from_salience = loss._salience_weights
+    trains_with_weights = getattr(loss, "saliency", None) is not None
+    captured: dict[str, torch.Tensor] = {}
+    if trains_with_weights:
+        alpha, quantile, use_segments = loss.alpha, loss.quantile, loss.use_segments
+        weights_from_salience = loss._salience_weights
 
-    def capture(tensordict, images, salience):
-        captured["salience"] = salience.detach()
-        return weights_from_salience(tensordict, images, salience)
+        def capture(tensordict, images, salience):
+            captured["salience"] = salience.detach()
+            return weights_from_salience(tensordict, images, salience)
 
-    loss._salience_weights = capture
-    settings = {f"as trained (quantile {loss.quantile:g})": loss.quantile, "no clipping": 1.0}
+        loss._salience_weights = capture
+    else:
+        agent = run.parts.agent
+        saliency = PolicySaliency(agent.encoder, agent.posterior, agent.actor)
+        defaults = inspect.signature(PSPModelLoss).parameters
+        alpha, quantile = defaults["alpha"].default, defaults["quantile"].default
+        use_segments = None  # within segments where the replay has them
+    label = "as trained" if trains_with_weights else "as psp would"
+    settings = {f"{label} (quantile {quantile:g})": quantile, "no clipping": 1.0}
     rows: dict[str, dict[str, list[float]]] = {setting: {} for setting in settings}
-    for _ in range(args.batches):
-        sample = run.replay.sample()
-        segments = sample.get(("next", SEGMENTS_KEY), None)
-        if segments is None:
+    for sample in _samples(args, run):
+        segments, mask = _agent_mask(sample, model, run)
+        if segments is None and use_segments:
             raise ValueError(
-                f"{args.run_dir}: the replay has no ('next', {SEGMENTS_KEY!r}): variant "
-                f"{cfg.variant!r} does not store segments, so the agent mask cannot be rebuilt."
+                f"{args.run_dir}: the replay has no ('next', {SEGMENTS_KEY!r}) for the "
+                f"aggregation of variant {cfg.variant!r}."
             )
-        mask = task_mask_from_segments(segments, model)
-        losses, output = loss(sample)
-        target, prediction = loss._target_and_prediction(loss._images(sample), output)
-        error = loss._pixel_error(target, prediction.detach()).sum(-3)
-        salience = captured["salience"].reshape(mask.shape)
-        for setting, quantile in settings.items():
+        if trains_with_weights:
+            salience, error = _trained_weights(loss, sample, captured)
+        else:  # no decoder error to weigh: the error rows are left out
+            salience, error = _policy_salience(run, loss, saliency, sample), torch.ones(mask.shape)
+        salience = salience.reshape(mask.shape)
+        for setting, clip in settings.items():
             weights = segment_weights(
                 salience,
-                segments if loss.use_segments else None,
-                alpha=loss.alpha,
-                quantile=quantile,
+                segments if use_segments is not False else None,
+                alpha=alpha,
+                quantile=clip,
             )
             values = {
                 **mask_shares(weights, error, mask),
-                **salience_contrast(salience, mask, quantile),
+                **salience_contrast(salience, mask, clip),
             }
             for name, value in values.items():
                 rows[setting].setdefault(name, []).append(value)
-    print(run.describe(args.batches))
+    if args.episodes:
+        print(
+            f"{args.run_dir}: variant {cfg.variant}, {run.counters.get('updates', 0)} updates, "
+            f"{args.episodes} evaluation episodes"
+        )
+    else:
+        print(run.describe(args.batches))
+    if not trains_with_weights:
+        print(
+            f"variant {cfg.variant!r} does not train with PSP's weights: the weights are "
+            "those PSP would compute from this policy's salience (alpha "
+            f"{alpha:g}, {'per pixel' if segments is None else 'within segments'})"
+        )
     print("| quantity | " + " | ".join(settings) + " |")
     print("|---|" + "---:|" * len(settings))
     for name, label in _LABELS.items():
+        if name.startswith("error_share") and not trains_with_weights:
+            continue
         means = [sum(rows[s][name]) / len(rows[s][name]) for s in settings]
         print(f"| {label} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
 

@@ -147,6 +147,14 @@ def test_smoke_preset_trains_evaluates_and_writes_everything(tmp_path, variant):
             if "image error" in line
         ]
         assert len(errors) == 3 and all(math.isfinite(e) for e in errors)
+        # the policy's salience of a variant without saliency weights, mask from task_mask
+        result = run_diagnostics(run_dir, "saliency_weight_share.py", "--batches", "1")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "does not train with PSP's weights" in result.stdout
+        rows = table_values(result.stdout)
+        assert not any(label.startswith("agent's share of the reconstruction") for label in rows)
+        ratios = rows["salience per pixel, agent / background, raw"]
+        assert ratios[0] > 0 and ratios[0] == ratios[1]
 
 
 def test_killed_run_resumes_where_it_stopped(tmp_path):

@@ -44,3 +44,6 @@ def test_dreamerpro_smoke_run_trains_without_reconstruction(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "image error: not measured" in result.stdout
     assert "reward, " in result.stdout
+    # the salience diagnostic needs the ground-truth mask, and says so
+    result = run_diagnostics(run_dir, "saliency_weight_share.py", "--batches", "1")
+    assert result.returncode != 0 and "env.segmentation='none'" in result.stderr

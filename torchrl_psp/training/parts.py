@@ -291,17 +291,23 @@ def open_run(run_dir: str | Path, *, device: str | None = None, replay: bool = F
 
 
 def open_run_for_replay_batches(
-    description: str, argv: Sequence[str] | None = None
+    description: str,
+    argv: Sequence[str] | None = None,
+    *,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> tuple[argparse.Namespace, OpenedRun]:
     """The command line of the scripts that read a run on batches of its replay.
 
-    Parses ``run_dir [--batches N] [--seed S]`` (defaults 4 and 0), seeds torch with
-    ``S`` and opens the run with its replay (:func:`open_run`).
+    Parses ``run_dir [--batches N] [--seed S]`` (defaults 4 and 0) and whatever
+    ``add_arguments`` adds to the parser, seeds torch with ``S`` and opens the run with
+    its replay (:func:`open_run`).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("run_dir")
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     return args, open_run(args.run_dir, replay=True)
