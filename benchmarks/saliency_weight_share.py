@@ -188,7 +188,8 @@ def _agent_mask(sample, model, run) -> tuple[torch.Tensor | None, torch.Tensor]:
         raise ValueError(
             f"{run.run_dir}: the replay has neither ('next', {SEGMENTS_KEY!r}) nor ('next', "
             f"{TASK_MASK_KEY!r}): variant {run.parts.cfg.variant!r} stores no ground-truth "
-            "segmentation, so the agent mask cannot be rebuilt."
+            "segmentation, so the agent mask cannot be rebuilt; --episodes N reads "
+            "evaluation episodes, which have it."
         )
     return None, task_mask.bool().reshape(frame_shape)
 
