@@ -251,13 +251,13 @@ def main() -> None:
         saliency = PolicySaliency(agent.encoder, agent.posterior, agent.actor)
         defaults = inspect.signature(PSPModelLoss).parameters
         alpha, quantile = defaults["alpha"].default, defaults["quantile"].default
-        use_segments = None  # within segments where the replay has them
+        use_segments = True  # within segments where the sample has them, else per pixel
     label = "as trained" if trains_with_weights else "as psp would"
     settings = {f"{label} (quantile {quantile:g})": quantile, "no clipping": 1.0}
     rows: dict[str, dict[str, list[float]]] = {setting: {} for setting in settings}
     for sample in _samples(args, run):
         segments, mask = _agent_mask(sample, model, run)
-        if segments is None and use_segments:
+        if trains_with_weights and use_segments and segments is None:
             raise ValueError(
                 f"{args.run_dir}: the replay has no ('next', {SEGMENTS_KEY!r}) for the "
                 f"aggregation of variant {cfg.variant!r}."
@@ -270,7 +270,7 @@ def main() -> None:
         for setting, clip in settings.items():
             weights = segment_weights(
                 salience,
-                segments if use_segments is not False else None,
+                segments if use_segments else None,
                 alpha=alpha,
                 quantile=clip,
             )
